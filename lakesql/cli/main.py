@@ -1,0 +1,184 @@
+"""`lakesql` command: run scripts, one-off statements, the shell, version and info."""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakesql.cli.render import FORMATS, render
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Exit(enum.IntEnum):
+    """Exit codes of the `lakesql` command."""
+
+    OK = 0
+    SQL_ERROR = 1  # a statement failed (the ones before it are committed)
+    USAGE = 2  # bad command line (click's own code)
+    IO_ERROR = 3  # a script file could not be read
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise click.BadParameter(f"{pair!r}: write it as name=value", param_hint="--var")
+        out[name] = value
+    return out
+
+
+def _substitute(text: str, variables: dict[str, str]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in variables:
+            raise click.UsageError(f"variable ${{{name}}} is used but not given: pass --var {name}=value")
+        return variables[name]
+
+    return _VAR.sub(repl, text)
+
+
+def _literal(value: str) -> str:
+    if re.fullmatch(r"-?\d+", value) or re.fullmatch(r"-?\d+\.\d*", value):
+        return value
+    return "'" + value.replace("'", "''") + "'"
+
+
+def run_script(
+    script: str, *, warehouse: str | None, fmt: str, variables: dict[str, str], source: str, settings: dict[str, Any] | None = None
+) -> int:
+    """Run a script, printing each result; return the exit code."""
+    import lakesql
+
+    try:
+        text = _substitute(script, variables)
+    except click.UsageError as e:
+        click.echo(f"lakesql: {e.message}", err=True)
+        return Exit.USAGE
+    try:
+        con = lakesql.connect(warehouse, **(settings or {}))
+    except lakesql.Error as e:
+        click.echo(f"lakesql: {e}", err=True)
+        return Exit.SQL_ERROR
+    session = con._live()
+    cur = con.cursor()
+    try:
+        for name, value in variables.items():
+            session.execute(f"SET VARIABLE {name} = {_literal(value)}", cur=cur._duck)
+        from lakesql.script import split_statements
+
+        try:
+            statements = split_statements(text)
+        except lakesql.Error as e:
+            click.echo(f"lakesql: {source}: {e}", err=True)
+            return Exit.SQL_ERROR
+        for st in statements:
+            try:
+                cur.execute(st.sql)
+                if cur.description is not None:
+                    columns = [d[0] for d in cur.description]
+                    rows = cur.fetchall()
+                    sys.stdout.write(render(columns, rows, fmt))
+                    if fmt == "table":
+                        sys.stdout.write("\n")
+                    sys.stdout.flush()
+            except lakesql.Error as e:
+                span = e.span.shifted(st.line - 1) if e.span else None
+                where = f"{source}:{span.line if span else st.line}"
+                e.span = span
+                click.echo(f"lakesql: error at {where}: {e}", err=True)
+                return Exit.SQL_ERROR
+            except KeyboardInterrupt:
+                click.echo(f"lakesql: interrupted at {source}:{st.line}", err=True)
+                return Exit.SQL_ERROR
+    finally:
+        con.close()
+    return Exit.OK
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--command", "command", help="Run this SQL and exit.")
+@click.option("--warehouse", "-w", envvar="LAKESQL_WAREHOUSE", help="Warehouse folder (default ./lakehouse).")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+def cli(ctx: click.Context, command: str | None, warehouse: str | None, fmt: str) -> None:
+    """lakesql: SQL over Delta Lake tables, with machine learning built in.
+
+    Without a command: runs piped input as a script.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(warehouse=warehouse, fmt=fmt)
+    if ctx.invoked_subcommand is not None:
+        return
+    if command is not None:
+        ctx.exit(run_script(command, warehouse=warehouse, fmt=fmt, variables={}, source="-c"))
+    if not sys.stdin.isatty():
+        ctx.exit(run_script(sys.stdin.read(), warehouse=warehouse, fmt=fmt, variables={}, source="<stdin>"))
+    click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--var", "-v", "var", multiple=True, metavar="NAME=VALUE", help="Script variable: ${NAME} and getvariable('NAME').")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default=None)
+@click.pass_context
+def run(ctx: click.Context, file: Path, var: tuple[str, ...], fmt: str | None) -> None:
+    """Run the statements of FILE in order; stop at the first error."""
+    try:
+        script = file.read_text()
+    except OSError as e:
+        click.echo(f"lakesql: cannot read {file}: {e.strerror}", err=True)
+        ctx.exit(Exit.IO_ERROR)
+    code = run_script(
+        script,
+        warehouse=ctx.obj["warehouse"],
+        fmt=fmt or ctx.obj["fmt"],
+        variables=_parse_vars(var),
+        source=str(file),
+    )
+    ctx.exit(code)
+
+
+@cli.command()
+def version() -> None:
+    """Print the lakesql version."""
+    import lakesql
+
+    click.echo(f"lakesql {lakesql.__version__}")
+
+
+@cli.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """Print the warehouse, library versions and settings."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as pkg_version
+
+    import lakesql
+
+    with lakesql.connect(ctx.obj["warehouse"]) as con:
+        session = con._live()
+        click.echo(f"lakesql {lakesql.__version__}")
+        click.echo(f"warehouse: {session.warehouse.root}")
+        reader = "delta extension" if session.engine.extension_loaded else f"read_parquet ({session.engine.extension_error})"
+        click.echo(f"delta reads: {reader}")
+        for pkg in ("duckdb", "duckdb-extension-delta", "deltalake", "pyarrow", "sqlglot", "xgboost-cpu", "lightgbm", "scikit-learn", "flaml"):
+            try:
+                click.echo(f"{pkg}: {pkg_version(pkg)}")
+            except PackageNotFoundError:
+                click.echo(f"{pkg}: not installed")
+        for key, value in sorted(session.settings.items()):
+            click.echo(f"lakesql.{key} = {value}")
+
+
+def main() -> None:
+    """Console entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    cli(obj={})

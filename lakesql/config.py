@@ -1,0 +1,104 @@
+"""Session settings, declared once: name, type, default, help.
+
+Values come from `connect(**settings)`, then `LAKESQL_<NAME>` environment variables, then defaults.
+`SET lakesql.<name> = value` changes them for a session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lakesql.errors import OptionError, suggest
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "on", "yes"}:
+        return True
+    if text in {"0", "false", "off", "no"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer")
+    return int(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None or str(value) == "" else str(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting."""
+
+    name: str
+    convert: Callable[[Any], Any]
+    default: Any
+    help: str
+    type_name: str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("warehouse", str, "./lakehouse", "Folder holding the warehouse.", "path"),
+        Setting("threads", _to_int, 0, "DuckDB worker threads (0: one per core).", "integer"),
+        Setting("memory_limit", _opt_str, None, "DuckDB memory limit, e.g. '4GB'.", "text"),
+        Setting("time_budget", _to_int, 60, "Default TRAIN AUTOML time budget in seconds.", "integer"),
+        Setting("cluster", _opt_str, None, "Address of a distributed back-end (ray://...).", "text"),
+        Setting("udfs", _opt_str, None, "Folder of UDF modules loaded at connect (default ./udfs).", "path"),
+        Setting(
+            "delta_reader",
+            str,
+            "auto",
+            "How tables are read: 'auto' (Parquet file list when the table allows it, else the "
+            "delta extension), 'extension' or 'parquet'.",
+            "text",
+        ),
+        Setting("batch_rows", _to_int, 1_000_000, "Rows per Arrow batch streamed into writes.", "integer"),
+    ]
+}
+
+_CHOICES = {"delta_reader": ("auto", "extension", "parquet")}
+
+
+def validate(name: str, value: Any) -> Any:
+    """Convert `value` for setting `name`.
+
+    Raises:
+        OptionError: unknown setting or a value of the wrong type.
+    """
+    key = name.lower().removeprefix("lakesql.")
+    spec = SETTINGS.get(key)
+    if spec is None:
+        hint = suggest(key, SETTINGS) or "valid settings: " + ", ".join(sorted(SETTINGS))
+        raise OptionError(f"unknown setting {name!r}", hint=hint)
+    try:
+        converted = spec.convert(value)
+    except (TypeError, ValueError) as e:
+        raise OptionError(f"setting {key!r} expects {spec.type_name}: {e}") from e
+    choices = _CHOICES.get(key)
+    if choices and converted not in choices:
+        raise OptionError(f"setting {key!r} must be one of {', '.join(choices)}, not {converted!r}")
+    return converted
+
+
+def resolve(overrides: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return every setting's value: `overrides` > `LAKESQL_*` environment > defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for key, spec in SETTINGS.items():
+        env_value = env.get(f"LAKESQL_{key.upper()}")
+        values[key] = spec.default if env_value is None else validate(key, env_value)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key.lower()] = validate(key, value)
+    return values

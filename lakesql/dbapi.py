@@ -1,0 +1,188 @@
+"""PEP 249 Connection and Cursor over a :class:`~lakesql.session.Session`.
+
+Every statement commits on its own (one Delta version per writing statement), so ``commit()``
+has nothing left to do and ``rollback()`` has nothing to undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from lakesql import errors as E
+from lakesql.session import Session
+
+
+class Connection:
+    """A PEP 249 connection to one warehouse."""
+
+    Error = E.Error
+    Warning = E.Warning
+    InterfaceError = E.InterfaceError
+    DatabaseError = E.DatabaseError
+    DataError = E.DataError
+    OperationalError = E.OperationalError
+    IntegrityError = E.IntegrityError
+    InternalError = E.InternalError
+    ProgrammingError = E.ProgrammingError
+    NotSupportedError = E.NotSupportedError
+
+    def __init__(self, warehouse: str | None = None, **settings: Any):
+        self.session: Session | None = Session(warehouse, **settings)
+        self._cursors: list[Cursor] = []
+
+    def _live(self) -> Session:
+        if self.session is None:
+            raise E.InterfaceError("the connection is closed")
+        return self.session
+
+    def cursor(self) -> Cursor:
+        """A new cursor."""
+        cur = Cursor(self)
+        self._cursors.append(cur)
+        return cur
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
+        """Shortcut: a new cursor that has executed `sql`."""
+        return self.cursor().execute(sql, parameters)
+
+    def commit(self) -> None:
+        """Nothing to do: each statement committed when it ran."""
+        self._live()
+
+    def rollback(self) -> None:
+        """Nothing to undo: each statement committed when it ran."""
+        self._live()
+
+    def interrupt(self) -> None:
+        """Cancel the statement running on this connection (from another thread)."""
+        self._live().engine.interrupt()
+
+    def close(self) -> None:
+        if self.session is None:
+            return
+        for cur in self._cursors:
+            cur.close()
+        self.session.close()
+        self.session = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Cursor:
+    """A PEP 249 cursor; also offers fetch_arrow_table() and fetchdf()."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.arraysize = 1
+        self._duck: Any = connection._live().cursor()
+        self._rows: Any = None  # DuckDB cursor holding the pending result
+        self.rowcount = -1
+        self.description: list[tuple[Any, ...]] | None = None
+        self.message = ""
+        self._closed = False
+
+    def _check(self) -> Session:
+        if self._closed:
+            raise E.InterfaceError("the cursor is closed")
+        return self.connection._live()
+
+    def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
+        """Execute a statement; parameters are bound (`?` or `$1`), never interpolated."""
+        session = self._check()
+        if parameters is not None and not isinstance(parameters, (Sequence, dict)) or isinstance(parameters, str):
+            raise E.InterfaceError("parameters must be a sequence or a mapping")
+        self._rows = None
+        self.description = None
+        self.rowcount = -1
+        result = session.execute(operation, parameters, cur=self._duck)
+        self.rowcount = result.rowcount
+        self.message = result.message
+        if result.cursor is not None:
+            self._rows = result.cursor
+            desc = result.cursor.description
+            self.description = [(d[0], str(d[1]), None, None, None, None, None) for d in desc] if desc else None
+            if self.description is None:
+                self._rows = None
+        return self
+
+    def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any] | dict[str, Any]]) -> Cursor:
+        """Execute once per parameter set; rowcount is the total."""
+        total = 0
+        for params in seq_of_parameters:
+            self.execute(operation, params)
+            total += max(self.rowcount, 0)
+        self.rowcount = total
+        self._rows = None
+        self.description = None
+        return self
+
+    def _result(self) -> Any:
+        self._check()
+        if self._rows is None:
+            raise E.ProgrammingError("no result set: the last statement returned no rows")
+        return self._rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._guard(lambda: self._result().fetchone())
+
+    def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
+        n = self.arraysize if size is None else size
+        return self._guard(lambda: self._result().fetchmany(n))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._guard(lambda: self._result().fetchall())
+
+    def fetch_arrow_table(self) -> pa.Table:
+        """All remaining rows as a pyarrow Table."""
+        return self._guard(lambda: self._result().fetch_arrow_table())
+
+    def fetch_record_batch(self, rows_per_batch: int = 1_000_000) -> pa.RecordBatchReader:
+        """The remaining rows as a stream of record batches."""
+        return self._guard(lambda: self._result().fetch_record_batch(rows_per_batch))
+
+    def fetchdf(self) -> Any:
+        """All remaining rows as a pandas DataFrame."""
+        return self._guard(lambda: self._result().fetchdf())
+
+    def _guard(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except E.Error:
+            raise
+        except Exception as e:
+            from lakesql.engine.duckdb import translate
+
+            raise translate(e) from e
+
+    def setinputsizes(self, sizes: Any) -> None:
+        """Accepted and ignored (PEP 249)."""
+
+    def setoutputsize(self, size: Any, column: Any = None) -> None:
+        """Accepted and ignored (PEP 249)."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._rows = None
+        try:
+            self._duck.close()
+        except Exception:
+            pass
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

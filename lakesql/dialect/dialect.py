@@ -1,0 +1,328 @@
+"""The LakeSQL sqlglot dialect: a DuckDB subclass with lakesql's statements in a table."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.tokens import TokenType
+
+from lakesql.dialect import expressions as lx
+from lakesql.errors import ParseError, SourceSpan
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+SPAN = "lakesql_span"  # meta key: (start, end) offsets of a sub-query's text, end exclusive
+
+
+class LakeSQL(DuckDB):
+    """DuckDB SQL plus lakesql statements."""
+
+    class Tokenizer(DuckDB.Tokenizer):
+        # OPTIMIZE and VACUUM are statements with a grammar here, not opaque commands.
+        KEYWORDS = {k: v for k, v in DuckDB.Tokenizer.KEYWORDS.items() if k not in {"OPTIMIZE", "VACUUM"}}
+
+    class Parser(DuckDB.Parser):
+        # Leading words -> parser method. Longer sequences first; a method returning None
+        # hands the statement back to DuckDB's grammar.
+        LAKESQL_STATEMENTS: tuple[tuple[tuple[str, ...], str], ...] = (
+            (("DESCRIBE", "HISTORY"), "_parse_describe_history"),
+            (("RESTORE", "TABLE"), "_parse_restore"),
+            (("OPTIMIZE",), "_parse_optimize"),
+            (("VACUUM",), "_parse_vacuum"),
+            (("SHOW", "TABLES"), "_parse_show_tables"),
+            (("SHOW", "SCHEMAS"), "_parse_show_schemas"),
+            (("SHOW", "FUNCTIONS"), "_parse_show_functions"),
+            (("SHOW", "SETTINGS"), "_parse_show_settings"),
+            (("DROP", "FUNCTION"), "_parse_drop_function"),
+            (("CREATE",), "_parse_create_python_function"),
+            (("SET",), "_parse_set_setting"),
+            (("RESET",), "_parse_reset_setting"),
+        )
+
+        def _parse_statement(self) -> exp.Expr | None:
+            if self._curr is not None:
+                start = self._index
+                for words, method in self.LAKESQL_STATEMENTS:
+                    if self._match_text_seq(*words):
+                        node = getattr(self, method)()
+                        if node is not None:
+                            return node
+                        self._retreat(start)
+            return super()._parse_statement()
+
+        def _parse_ddl_select(self) -> exp.Expr | None:
+            first = self._curr
+            node = super()._parse_ddl_select()
+            if node is not None and first is not None and self._prev is not None:
+                node.meta[SPAN] = (first.start, self._prev.end + 1)
+            return node
+
+        # -- helpers --------------------------------------------------------------------
+        def _expect_table(self) -> exp.Table:
+            table = self._parse_table_parts()
+            if not isinstance(table, exp.Table) or not table.name:
+                self.raise_error("expected a table name")
+            return table
+
+        def _expect_number(self) -> exp.Literal:
+            sign = "-" if self._match(TokenType.DASH) else ""
+            number = self._parse_number()
+            if not isinstance(number, exp.Literal):
+                self.raise_error("expected a number")
+                raise AssertionError  # raise_error raises at the default error level
+            return exp.Literal.number(sign + number.name)
+
+        def _expect_string(self) -> exp.Literal:
+            text = self._parse_string()
+            if not isinstance(text, exp.Literal):
+                self.raise_error("expected a quoted string")
+                raise AssertionError
+            return text
+
+        def _setting_name(self) -> str | None:
+            if not self._match_text_seq("LAKESQL"):
+                return None
+            if not self._match(TokenType.DOT):
+                return None
+            name = self._parse_var(any_token=True)
+            return name.name.lower() if name else None
+
+        # -- statements -------------------------------------------------------------------
+        def _parse_describe_history(self) -> exp.Expr:
+            return lx.DescribeHistory(this=self._expect_table())
+
+        def _parse_restore(self) -> exp.Expr:
+            table = self._expect_table()
+            if not self._match_text_seq("TO"):
+                self.raise_error("expected TO VERSION AS OF n or TO TIMESTAMP AS OF 'time'")
+            if self._match_text_seq("VERSION", "AS", "OF"):
+                return lx.RestoreTable(this=table, version=self._expect_number())
+            if self._match_text_seq("TIMESTAMP", "AS", "OF"):
+                return lx.RestoreTable(this=table, timestamp=self._expect_string())
+            self.raise_error("expected VERSION AS OF n or TIMESTAMP AS OF 'time'")
+            raise AssertionError
+
+        def _parse_optimize(self) -> exp.Expr:
+            table = self._expect_table()
+            zorder = None
+            if self._match_text_seq("ZORDER", "BY"):
+                zorder = self._parse_wrapped_id_vars()
+                if not zorder:
+                    self.raise_error("expected (column, ...) after ZORDER BY")
+            return lx.Optimize(this=table, zorder=zorder)
+
+        def _parse_vacuum(self) -> exp.Expr | None:
+            if self._index >= len(self._tokens) or self._curr.text.upper() == "ANALYZE":
+                return None  # DuckDB's own VACUUM [ANALYZE]
+            table = self._expect_table()
+            retain = None
+            if self._match_text_seq("RETAIN"):
+                retain = self._expect_number()
+                if not self._match_text_seq("HOURS"):
+                    self.raise_error("expected HOURS after RETAIN n")
+            dry_run = self._match_text_seq("DRY", "RUN")
+            return lx.Vacuum(this=table, retain=retain, dry_run=dry_run or None)
+
+        def _parse_show_tables(self) -> exp.Expr:
+            schema = None
+            if self._match_set((TokenType.IN, TokenType.FROM)):
+                schema = self._parse_id_var()
+                if schema is None:
+                    self.raise_error("expected a schema name")
+            return lx.ShowTables(this=schema)
+
+        def _parse_show_schemas(self) -> exp.Expr:
+            return lx.ShowSchemas()
+
+        def _parse_show_functions(self) -> exp.Expr:
+            return lx.ShowFunctions()
+
+        def _parse_show_settings(self) -> exp.Expr:
+            return lx.ShowSettings()
+
+        def _parse_drop_function(self) -> exp.Expr:
+            exists = self._match_text_seq("IF", "EXISTS")
+            name = self._parse_id_var()
+            if name is None:
+                self.raise_error("expected a function name")
+            return lx.DropFunction(this=name, exists=exists or None)
+
+        def _parse_create_python_function(self) -> exp.Expr | None:
+            # CREATE [OR REPLACE] FUNCTION f(a T, ...) RETURNS T LANGUAGE PYTHON AS 'mod:fn'
+            replace = self._match_text_seq("OR", "REPLACE")
+            if not self._match_text_seq("FUNCTION"):
+                return None
+            start = self._index
+            name = self._parse_id_var()
+            if name is None or not self._match(TokenType.L_PAREN, advance=False):
+                return None
+            params = self._parse_wrapped_csv(self._parse_field_def, optional=True)
+            if not self._match_text_seq("RETURNS"):
+                self._retreat(start)
+                return None
+            returns = self._parse_types()
+            if not self._match_text_seq("LANGUAGE", "PYTHON"):
+                return None  # a DuckDB macro or another language: DuckDB decides
+            if not self._match(TokenType.ALIAS):
+                self.raise_error("expected AS 'module:function'")
+            target = self._expect_string()
+            return lx.CreatePythonFunction(
+                this=name, params=params, returns=returns, target=target, replace=replace or None
+            )
+
+        def _parse_set_setting(self) -> exp.Expr | None:
+            name = self._setting_name()
+            if name is None:
+                return None
+            if not (self._match(TokenType.EQ) or self._match_text_seq("TO")):
+                self.raise_error(f"expected = after SET lakesql.{name}")
+            value = self._parse_primary() or self._parse_var(any_token=True)
+            if value is None:
+                self.raise_error("expected a value")
+            return lx.SetSetting(this=exp.to_identifier(name), expression=value)
+
+        def _parse_reset_setting(self) -> exp.Expr | None:
+            # RESET is a command word: the tokenizer hands the rest over as one string.
+            if self._index >= len(self._tokens):
+                return None
+            rest = self._curr.text.strip()
+            if not rest.lower().startswith("lakesql."):
+                return None
+            self._advance()
+            return lx.ResetSetting(this=exp.to_identifier(rest[len("lakesql.") :].lower()))
+
+    class Generator(DuckDB.Generator):
+        PROPERTIES_LOCATION = {
+            **DuckDB.Generator.PROPERTIES_LOCATION,
+            exp.PartitionedByProperty: exp.Properties.Location.POST_SCHEMA,
+            exp.SchemaCommentProperty: exp.Properties.Location.POST_SCHEMA,
+        }
+
+        def schemacommentproperty_sql(self, expression: exp.SchemaCommentProperty) -> str:
+            return f"COMMENT {self.sql(expression, 'this')}"
+
+        def partitionedbyproperty_sql(self, expression: exp.PartitionedByProperty) -> str:
+            return f"PARTITIONED BY {self.sql(expression, 'this')}"
+
+        def describehistory_sql(self, e: lx.DescribeHistory) -> str:
+            return f"DESCRIBE HISTORY {self.sql(e, 'this')}"
+
+        def restoretable_sql(self, e: lx.RestoreTable) -> str:
+            if e.args.get("version") is not None:
+                target = f"VERSION AS OF {self.sql(e, 'version')}"
+            else:
+                target = f"TIMESTAMP AS OF {self.sql(e, 'timestamp')}"
+            return f"RESTORE TABLE {self.sql(e, 'this')} TO {target}"
+
+        def optimize_sql(self, e: lx.Optimize) -> str:
+            zorder = e.args.get("zorder")
+            tail = f" ZORDER BY ({self.expressions(e, key='zorder', flat=True)})" if zorder else ""
+            return f"OPTIMIZE {self.sql(e, 'this')}{tail}"
+
+        def vacuum_sql(self, e: lx.Vacuum) -> str:
+            retain = e.args.get("retain")
+            text = f"VACUUM {self.sql(e, 'this')}"
+            if retain is not None:
+                text += f" RETAIN {self.sql(retain)} HOURS"
+            if e.args.get("dry_run"):
+                text += " DRY RUN"
+            return text
+
+        def showtables_sql(self, e: lx.ShowTables) -> str:
+            schema = e.args.get("this")
+            return "SHOW TABLES" + (f" IN {self.sql(schema)}" if schema else "")
+
+        def showschemas_sql(self, e: lx.ShowSchemas) -> str:
+            return "SHOW SCHEMAS"
+
+        def describetable_sql(self, e: lx.DescribeTable) -> str:
+            return f"DESCRIBE {self.sql(e, 'this')}"
+
+        def showfunctions_sql(self, e: lx.ShowFunctions) -> str:
+            return "SHOW FUNCTIONS"
+
+        def showsettings_sql(self, e: lx.ShowSettings) -> str:
+            return "SHOW SETTINGS"
+
+        def dropfunction_sql(self, e: lx.DropFunction) -> str:
+            exists = " IF EXISTS" if e.args.get("exists") else ""
+            return f"DROP FUNCTION{exists} {self.sql(e, 'this')}"
+
+        def createpythonfunction_sql(self, e: lx.CreatePythonFunction) -> str:
+            replace = " OR REPLACE" if e.args.get("replace") else ""
+            params = self.expressions(e, key="params", flat=True)
+            return (
+                f"CREATE{replace} FUNCTION {self.sql(e, 'this')}({params}) "
+                f"RETURNS {self.sql(e, 'returns')} LANGUAGE PYTHON AS {self.sql(e, 'target')}"
+            )
+
+        def setsetting_sql(self, e: lx.SetSetting) -> str:
+            return f"SET lakesql.{e.name} = {self.sql(e, 'expression')}"
+
+        def resetsetting_sql(self, e: lx.ResetSetting) -> str:
+            return f"RESET lakesql.{e.name}"
+
+
+LakeSQL.Generator.TRANSFORMS = {
+    **DuckDB.Generator.TRANSFORMS,
+    **{
+        cls: getattr(LakeSQL.Generator, f"{cls.__name__.lower()}_sql")
+        for cls in vars(lx).values()
+        if isinstance(cls, type) and issubclass(cls, lx.LakeStatement) and cls is not lx.LakeStatement
+    },
+}
+
+_DIALECT = LakeSQL()
+
+# Statements whose first words are lakesql's own: a parse error there is reported as ours
+# instead of handing the text to DuckDB.
+OWN_LEADING_WORDS: tuple[tuple[str, ...], ...] = tuple(
+    w
+    for w, _ in LakeSQL.Parser.LAKESQL_STATEMENTS
+    if w not in {("CREATE",), ("SET",), ("RESET",), ("VACUUM",)}
+)
+
+
+def parse_statement(sql: str) -> exp.Expr:
+    """Parse one statement with the LakeSQL dialect.
+
+    Raises:
+        ParseError: with the position of the offending token.
+    """
+    try:
+        nodes = _DIALECT.parse(sql)
+    except SqlglotParseError as e:
+        raise _to_parse_error(e, sql) from e
+    nodes = [n for n in nodes if n is not None]
+    if len(nodes) != 1:
+        raise ParseError(f"expected one statement, found {len(nodes)}", span=SourceSpan(sql, 0))
+    return nodes[0]
+
+
+def generate(node: exp.Expr) -> str:
+    """Render a node as LakeSQL text."""
+    return node.sql(dialect=_DIALECT)
+
+
+def _to_parse_error(e: SqlglotParseError, sql: str) -> ParseError:
+    info = e.errors[0] if e.errors else {}
+    line, col = int(info.get("line") or 1), int(info.get("col") or 1)
+    highlight = str(info.get("highlight") or "")
+    lines = sql.split("\n")
+    line = max(1, min(line, len(lines)))
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + max(0, col - 1)
+    if highlight:  # sqlglot's column is the token's last character
+        offset = max(0, offset - len(highlight) + 1)
+    message = str(info.get("description") or e).split(". Line ")[0]
+    return ParseError(f"syntax error: {message}", span=SourceSpan(sql, offset, max(1, len(highlight))))
+
+
+def is_own_statement_text(sql: str) -> bool:
+    """True when `sql` starts with words only lakesql's grammar accepts."""
+    words = sql.split(None, 3)
+    upper = tuple(w.upper() for w in words)
+    return any(upper[: len(w)] == w for w in OWN_LEADING_WORDS)
+

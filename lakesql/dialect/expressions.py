@@ -1,0 +1,62 @@
+"""Expression nodes for the statements lakesql owns (everything else is sqlglot's)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+
+class LakeStatement(exp.Expression):
+    """Base of lakesql's own statements."""
+
+
+class DescribeHistory(LakeStatement):
+    arg_types = {"this": True}
+
+
+class RestoreTable(LakeStatement):
+    # version: integer literal; timestamp: string literal (one of them)
+    arg_types = {"this": True, "version": False, "timestamp": False}
+
+
+class Optimize(LakeStatement):
+    arg_types = {"this": True, "zorder": False}
+
+
+class Vacuum(LakeStatement):
+    arg_types = {"this": True, "retain": False, "dry_run": False}
+
+
+class ShowTables(LakeStatement):
+    arg_types = {"this": False}  # schema
+
+
+class ShowSchemas(LakeStatement):
+    arg_types: dict[str, bool] = {}
+
+
+class DescribeTable(LakeStatement):
+    arg_types = {"this": True}
+
+
+class CreatePythonFunction(LakeStatement):
+    arg_types = {"this": True, "params": False, "returns": True, "target": True, "replace": False}
+
+
+class ShowFunctions(LakeStatement):
+    arg_types: dict[str, bool] = {}
+
+
+class DropFunction(LakeStatement):
+    arg_types = {"this": True, "exists": False}
+
+
+class SetSetting(LakeStatement):
+    arg_types = {"this": True, "expression": True}
+
+
+class ResetSetting(LakeStatement):
+    arg_types = {"this": True}
+
+
+class ShowSettings(LakeStatement):
+    arg_types: dict[str, bool] = {}

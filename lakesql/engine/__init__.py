@@ -1,0 +1,1 @@
+"""Query execution: DuckDB (the only importer of duckdb) and the statement executors."""

@@ -1,0 +1,265 @@
+"""The only module that imports duckdb: connection, delta extension, views, UDFs, errors."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from lakesql import errors as E
+from lakesql.storage.delta import Snapshot
+
+_FALLBACK_WARNED = False
+_POSITION = re.compile(r'"position"\s*:\s*"?(\d+)')
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _extension_path() -> str | None:
+    try:
+        import duckdb_extension_delta  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    base = os.path.dirname(duckdb_extension_delta.__file__)
+    found = glob.glob(os.path.join(base, "**", "delta.duckdb_extension"), recursive=True)
+    version = "v" + duckdb.__version__
+    exact = [p for p in found if version in p]
+    return (exact or found or [None])[0]
+
+
+# Translation of DuckDB exceptions, once, by class (most specific first).
+_TRANSLATION: list[tuple[type[Exception], type[E.Error]]] = [
+    (duckdb.ParserException, E.ParseError),
+    (duckdb.CatalogException, E.CatalogError),
+    (duckdb.BinderException, E.ProgrammingError),
+    (duckdb.ConstraintException, E.IntegrityError),
+    (duckdb.ConversionException, E.DataError),
+    (duckdb.OutOfRangeException, E.DataError),
+    (duckdb.InvalidInputException, E.DataError),
+    (duckdb.TypeMismatchException, E.DataError),
+    (duckdb.InterruptException, E.OperationalError),
+    (duckdb.NotImplementedException, E.NotSupportedError),
+    (duckdb.InvalidTypeException, E.ProgrammingError),
+    (duckdb.DependencyException, E.CatalogError),
+    (duckdb.PermissionException, E.OperationalError),
+    (duckdb.IOException, E.OperationalError),
+    (duckdb.InternalException, E.InternalError),
+    (duckdb.ProgrammingError, E.ProgrammingError),
+    (duckdb.DataError, E.DataError),
+    (duckdb.IntegrityError, E.IntegrityError),
+    (duckdb.NotSupportedError, E.NotSupportedError),
+    (duckdb.OperationalError, E.OperationalError),
+    (duckdb.Error, E.DatabaseError),
+]
+
+
+def translate(e: Exception, sql: str | None = None, con: Any = None) -> E.Error:
+    """Turn a DuckDB exception into the matching lakesql error."""
+    for cls, target in _TRANSLATION:
+        if isinstance(e, cls):
+            break
+    else:
+        target = E.InternalError
+    message = str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    if isinstance(e, duckdb.InterruptException):
+        return E.OperationalError("statement cancelled")
+    span = None
+    if target is E.ParseError and sql is not None:
+        span = E.SourceSpan(sql, _parse_position(sql, con))
+    return target(message, span=span)
+
+
+def _parse_position(sql: str, con: Any) -> int:
+    """The offset of a DuckDB syntax error, from json_serialize_sql (0 when unknown)."""
+    try:
+        probe = con or duckdb.connect()
+        text = probe.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]
+        m = _POSITION.search(text)
+        return int(m.group(1)) if m else 0
+    except Exception:
+        return 0
+
+
+class Engine:
+    """One in-memory DuckDB database per lakesql connection; tables appear as views."""
+
+    def __init__(self, *, threads: int = 0, memory_limit: str | None = None, reader: str = "auto"):
+        self.con = duckdb.connect(":memory:")
+        self._lock = threading.RLock()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        self.extension_loaded = False
+        self.extension_error: str | None = None
+        if reader != "parquet":
+            self._load_extension()
+        self.reader = reader if self.extension_loaded else "parquet"
+        self.con.execute("CREATE SCHEMA IF NOT EXISTS __lakesql")
+        self._udfs: set[str] = set()
+
+    def _load_extension(self) -> None:
+        global _FALLBACK_WARNED
+        path = _extension_path()
+        try:
+            if path is None:
+                raise FileNotFoundError("the duckdb-extension-delta package is not installed")
+            self.con.execute(f"LOAD {literal(path)}")
+            self.extension_loaded = True
+        except Exception as e:
+            self.extension_error = str(e)
+            if not _FALLBACK_WARNED:
+                _FALLBACK_WARNED = True
+                print(
+                    f"lakesql: DuckDB's delta extension could not be loaded ({e}); "
+                    "reading tables with read_parquet over each snapshot's file list",
+                    file=sys.stderr,
+                )
+
+    # -- cursors -----------------------------------------------------------------------------
+    def cursor(self) -> Any:
+        """A new DuckDB cursor (its own result set; same database)."""
+        return self.con.cursor()
+
+    def run(self, cur: Any, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """Execute `sql` on `cur`, translating DuckDB errors."""
+        try:
+            if params is None:
+                return cur.execute(sql)
+            return cur.execute(sql, params)
+        except duckdb.Error as e:
+            raise translate(e, sql, self.con) from e
+
+    def interrupt(self) -> None:
+        self.con.interrupt()
+
+    # -- views over tables -------------------------------------------------------------------
+    def ensure_schema(self, schema: str) -> None:
+        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+
+    def drop_schema(self, schema: str) -> None:
+        self.con.execute(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
+
+    def define_view(self, schema: str, name: str, snap: Snapshot) -> None:
+        """(Re)define view schema.name to read exactly snapshot `snap`."""
+        body = self.scan_sql(snap)
+        with self._lock:
+            self.ensure_schema(schema)
+            self.con.execute(f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS {body}")
+
+    def drop_view(self, schema: str, name: str) -> None:
+        with self._lock:
+            self.con.execute(f"DROP VIEW IF EXISTS {quote(schema)}.{quote(name)}")
+
+    def version_view(self, snap: Snapshot) -> str:
+        """A view reading one pinned version (time travel); returns its qualified name."""
+        safe = re.sub(r"\W", "_", snap.path)[-80:]
+        name = f"v{snap.version}_{safe}"
+        with self._lock:
+            self.con.execute(
+                f"CREATE OR REPLACE VIEW __lakesql.{quote(name)} AS {self.scan_sql(snap, pinned=True)}"
+            )
+        return f"__lakesql.{quote(name)}"
+
+    def scan_sql(self, snap: Snapshot, pinned: bool = False) -> str:
+        """SQL reading a snapshot: Parquet file list when exact, else the delta extension."""
+        columns = snap.schema.names
+        if not snap.files:
+            types = self.duckdb_types(snap.schema)
+            cols = ", ".join(f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True))
+            return f"SELECT {cols} WHERE false"
+        use_extension = self.extension_loaded and (
+            self.reader == "extension" or not snap.plain_parquet or bool(snap.partition_columns)
+        )
+        if use_extension:
+            version = f", version => {snap.version}" if pinned else ""
+            return f"SELECT * FROM delta_scan({literal(snap.path)}{version})"
+        files = "[" + ", ".join(literal(f) for f in snap.files) + "]"
+        hive = ", hive_partitioning = true" if snap.partition_columns else ", hive_partitioning = false"
+        source = f"read_parquet({files}, union_by_name = true{hive})"
+        present = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        types = self.duckdb_types(snap.schema)
+        select = []
+        for col, typ in zip(columns, types, strict=True):
+            if col not in present:
+                select.append(f"CAST(NULL AS {typ}) AS {quote(col)}")
+            elif col in snap.partition_columns:
+                select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
+            else:
+                select.append(quote(col))
+        return f"SELECT {', '.join(select)} FROM {source}"
+
+    # -- types -------------------------------------------------------------------------------
+    def duckdb_types(self, schema: pa.Schema) -> list[str]:
+        """DuckDB type names for an Arrow schema."""
+        empty = pa.table({f"c{i}": pa.array([], f.type) for i, f in enumerate(schema)})
+        with self._lock:
+            rel = self.con.from_arrow(empty)
+            return [str(t) for t in rel.types]
+
+    def arrow_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
+        """Arrow schema for (name, DuckDB type SQL) pairs, as DuckDB would export them."""
+        select = ", ".join(f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in columns)
+        with self._lock:
+            try:
+                return self.con.execute(f"SELECT {select} LIMIT 0").fetch_arrow_table().schema
+            except duckdb.Error as e:
+                raise translate(e) from e
+
+    # -- UDFs --------------------------------------------------------------------------------
+    def register_function(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        params: Sequence[str],
+        returns: str,
+        *,
+        vectorized: bool = True,
+        null_handling: str = "special",
+    ) -> None:
+        """Register a Python function (Arrow-vectorized by default) under `name`."""
+        with self._lock:
+            if name in self._udfs:
+                self.con.remove_function(name)
+                self._udfs.discard(name)
+            try:
+                self.con.create_function(
+                    name,
+                    fn,
+                    [duckdb.sqltype(p) for p in params],
+                    duckdb.sqltype(returns),
+                    type="arrow" if vectorized else "native",
+                    null_handling=null_handling,
+                    side_effects=False,
+                )
+            except duckdb.Error as e:
+                raise translate(e) from e
+            self._udfs.add(name)
+
+    def unregister_function(self, name: str) -> None:
+        with self._lock:
+            if name in self._udfs:
+                self.con.remove_function(name)
+                self._udfs.discard(name)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def version() -> str:
+    return str(duckdb.__version__)

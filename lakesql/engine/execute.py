@@ -1,0 +1,687 @@
+"""Statement executors: one function per statement kind, found through a table.
+
+DuckDB runs every query. Writes to warehouse tables are computed by DuckDB and committed by
+delta-rs in one Delta version:
+
+* ``CREATE TABLE ... AS`` streams the query's record batches straight into the commit.
+* ``INSERT`` and ``COPY ... FROM`` run the user's own statement against an empty staging table with
+  the target's schema and constraints (so DuckDB's INSERT semantics hold exactly), then append it.
+* ``UPDATE``, ``DELETE`` and ``MERGE`` run against a staging copy of the version they read, then
+  replace the table's rows in one commit that conflicts with any commit made meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from lakesql import config
+from lakesql import errors as E
+from lakesql.catalog.warehouse import TableRef
+from lakesql.dialect import expressions as lx
+from lakesql.dialect.dialect import SPAN, LakeSQL
+from lakesql.engine.duckdb import quote
+from lakesql.storage import delta
+
+if TYPE_CHECKING:
+    from lakesql.session import Session
+
+
+@dataclass
+class Result:
+    """What a statement produced: rows pending on a DuckDB cursor, or a row count."""
+
+    cursor: Any | None = None  # DuckDB cursor whose pending result holds the rows
+    rowcount: int = -1
+    message: str = ""  # short status for the command line, e.g. "INSERT 3"
+
+
+@dataclass
+class Context:
+    """One statement being executed."""
+
+    session: Session
+    cur: Any  # DuckDB cursor
+    sql: str
+    params: Any
+
+    @property
+    def engine(self) -> Any:
+        return self.session.engine
+
+    def rows(self, table: pa.Table) -> Result:
+        """A result holding `table`'s rows."""
+        name = "__lakesql_result"
+        self.cur.register(name, table)
+        self.engine.run(self.cur, f"SELECT * FROM {name}")
+        return Result(cursor=self.cur, rowcount=table.num_rows)
+
+    def run(self, sql: str, params: Any = None) -> Any:
+        return self.engine.run(self.cur, sql, params)
+
+
+Executor = Callable[[Context, Any], "Result | None"]
+_NOT_MINE = None  # an executor returning None hands the statement to DuckDB unchanged
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _span(table: exp.Table) -> tuple[int, int]:
+    """Character span [start, end) of a table name in the statement text."""
+    parts = [p for p in table.parts if p.meta.get("start") is not None]
+    if not parts:
+        raise E.InternalError(f"no source position for table {table.sql()}")
+    return min(p.meta["start"] for p in parts), max(p.meta["end"] for p in parts) + 1
+
+
+def _splice(sql: str, edits: list[tuple[int, int, str]]) -> str:
+    for start, end, text in sorted(edits, reverse=True):
+        sql = sql[:start] + text + sql[end:]
+    return sql
+
+
+def target_ref(ctx: Context, table: exp.Table) -> TableRef | None:
+    """The warehouse table `table` names, or None when it names a DuckDB object (temp, attached)."""
+    if table.catalog:
+        return None
+    if not table.db and ctx.session.is_temp_object(ctx.cur, table.name):
+        return None
+    return ctx.session.warehouse.ref(table.db or None, table.name)
+
+
+def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
+    """Create a TEMP staging table with the snapshot's schema and NOT NULL constraints."""
+    name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
+    types = ctx.engine.duckdb_types(snap.schema)
+    cols = ", ".join(
+        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}" for f, t in zip(snap.schema, types, strict=True)
+    )
+    ctx.run(f"CREATE TEMP TABLE {name} ({cols})")
+    if copy_rows:
+        ctx.run(f"INSERT INTO {name} SELECT * FROM {ctx.engine.version_view(snap)}")
+    return name
+
+
+def _stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
+    rows = ctx.session.settings["batch_rows"]
+    return ctx.run(sql, params).fetch_record_batch(rows)
+
+
+def _count(result: Any) -> int:
+    row = result.fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _run_on_stage(ctx: Context, sql: str, stage: str, ref: TableRef) -> int:
+    """Run the user's statement against the staging table; errors name the real table."""
+    try:
+        return _count(ctx.run(sql, ctx.params))
+    except E.Error as e:
+        e.message = e.message.replace(stage, ref.qualified)
+        e.args = (e.message,)
+        raise
+
+
+def _drop_stage(ctx: Context, stage: str) -> None:
+    try:
+        ctx.cur.execute(f"DROP TABLE IF EXISTS {stage}")
+    except Exception:  # the cursor may be closed after an interrupt; temp tables die with it
+        pass
+
+
+# -- CREATE / DROP / ALTER -----------------------------------------------------------------------
+
+
+def _create(ctx: Context, node: exp.Create) -> Result | None:
+    kind = (node.args.get("kind") or "").upper()
+    props = node.args.get("properties")
+    temporary = bool(props and props.find(exp.TemporaryProperty))
+    if kind == "SCHEMA":
+        return _create_schema(ctx, node)
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    if kind == "VIEW" and isinstance(target, exp.Table) and not temporary:
+        ref = target_ref(ctx, target)
+        if ref is not None and ctx.session.warehouse.exists(ref):
+            raise E.ObjectExistsError(f"{ref.qualified!r} is a Delta table; a view cannot replace it")
+        return _NOT_MINE
+    if kind != "TABLE" or temporary or not isinstance(target, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, target)
+    if ref is None:
+        return _NOT_MINE
+    wh = ctx.session.warehouse
+    wh.require_schema(ref.schema)
+    exists = wh.exists(ref)
+    if exists and node.args.get("exists"):
+        return Result(rowcount=0, message="CREATE TABLE (exists)")
+    if exists and not node.args.get("replace"):
+        raise E.ObjectExistsError(
+            f"table {ref.qualified!r} already exists", hint="use CREATE OR REPLACE TABLE or IF NOT EXISTS"
+        )
+    partition_by: list[str] = []
+    comment = None
+    if props:
+        for p in props.expressions:
+            if isinstance(p, exp.PartitionedByProperty):
+                inner = p.this
+                items = inner.expressions if isinstance(inner, (exp.Schema, exp.Tuple)) else [inner]
+                partition_by = [i.name for i in items]
+            elif isinstance(p, exp.SchemaCommentProperty):
+                comment = p.this.name
+    columns: list[tuple[str, str, bool]] = []
+    if isinstance(node.this, exp.Schema):
+        for col in node.this.expressions:
+            if not isinstance(col, exp.ColumnDef):
+                raise E.NotSupportedError(
+                    f"table constraint {col.sql(dialect=LakeSQL)!r} is not supported on Delta tables",
+                    hint="declare NOT NULL on the columns themselves",
+                )
+            kind_node = col.args.get("kind")
+            if kind_node is None:
+                raise E.ProgrammingError(f"column {col.name!r} needs a type")
+            not_null = any(isinstance(c.kind, exp.NotNullColumnConstraint) for c in col.constraints)
+            columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null))
+    query = node.expression
+    if query is None and not columns:
+        raise E.ProgrammingError("CREATE TABLE needs columns or AS query")
+    operation = "CREATE OR REPLACE TABLE" if exists else "CREATE TABLE"
+    created_dir = not exists
+    try:
+        if query is None:
+            schema = ctx.engine.arrow_schema([(n, t) for n, t, _ in columns])
+            schema = pa.schema([f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)])
+            schema = delta.delta_schema(schema)
+            _check_partitions(partition_by, schema)
+            if exists:
+                empty = pa.RecordBatchReader.from_batches(schema, iter([]))
+                delta.write(ref.path, empty, mode="overwrite", sql=ctx.sql, operation=operation, replace_schema=True)
+            else:
+                delta.create_empty(ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.sql)
+        else:
+            start, end = query.meta.get(SPAN, (None, None))
+            text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
+            if columns:
+                aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
+                casts = ", ".join(
+                    f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _) in enumerate(columns)
+                )
+                text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+            reader = _stream(ctx, text, ctx.params)
+            schema = delta.delta_schema(reader.schema)
+            if columns:
+                schema = pa.schema([f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)])
+            _check_partitions(partition_by, schema)
+            version = delta.write(
+                ref.path,
+                delta.conform(reader, schema),
+                mode="overwrite" if exists else "error",
+                sql=ctx.sql,
+                operation=operation + (" AS SELECT" if query is not None else ""),
+                partition_by=partition_by,
+                comment=comment,
+                replace_schema=exists,
+            )
+            del version
+    except BaseException:
+        if created_dir and not delta.is_table(ref.path):
+            delta.remove_table(ref.path) if _exists_dir(ref.path) else None
+        raise
+    ctx.session.invalidate(ref)
+    return Result(rowcount=-1, message=operation)
+
+
+def _exists_dir(path: str) -> bool:
+    import os
+
+    return os.path.isdir(path)
+
+
+def _check_partitions(partition_by: list[str], schema: pa.Schema) -> None:
+    for col in partition_by:
+        if col not in schema.names:
+            raise E.ProgrammingError(
+                f"partition column {col!r} is not a column of the table",
+                hint=E.suggest(col, schema.names) or f"columns: {', '.join(schema.names)}",
+            )
+
+
+def _create_schema(ctx: Context, node: exp.Create) -> Result:
+    target = node.this
+    name = target.db or target.name if isinstance(target, exp.Table) else target.name
+    ctx.session.warehouse.create_schema(name, if_not_exists=bool(node.args.get("exists")))
+    ctx.engine.ensure_schema(name.lower())
+    return Result(message="CREATE SCHEMA")
+
+
+def _drop(ctx: Context, node: exp.Drop) -> Result | None:
+    kind = (node.args.get("kind") or "").upper()
+    wh = ctx.session.warehouse
+    if kind == "SCHEMA":
+        target = node.this
+        name = target.db or target.name if isinstance(target, exp.Table) else target.name
+        dropped = wh.drop_schema(name, cascade=bool(node.args.get("cascade")), if_exists=bool(node.args.get("exists")))
+        if dropped:
+            ctx.session.forget_schema(name.lower())
+        return Result(message="DROP SCHEMA")
+    tables = node.expressions if node.expressions else [node.this]
+    if kind not in {"TABLE", "VIEW"} or node.args.get("temporary"):
+        return _NOT_MINE
+    refs = []
+    for table in tables:
+        if not isinstance(table, exp.Table):
+            return _NOT_MINE
+        ref = target_ref(ctx, table)
+        if ref is None or (kind == "VIEW" and not wh.exists(ref)):
+            return _NOT_MINE
+        refs.append(ref)
+    if kind == "VIEW":
+        raise E.ProgrammingError(f"{refs[0].qualified!r} is a Delta table, not a view", hint="use DROP TABLE")
+    for ref in refs:
+        if not wh.exists(ref):
+            if node.args.get("exists"):
+                continue
+            wh.require(ref)
+        delta.remove_table(ref.path)
+        ctx.session.invalidate(ref)
+    return Result(message="DROP TABLE")
+
+
+def _alter(ctx: Context, node: exp.Alter) -> Result | None:
+    if (node.args.get("kind") or "").upper() != "TABLE" or not isinstance(node.this, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, node.this)
+    if ref is None:
+        return _NOT_MINE
+    wh = ctx.session.warehouse
+    if not wh.exists(ref):
+        if node.args.get("exists"):
+            return Result(message="ALTER TABLE")
+        wh.require(ref)
+    actions = node.args.get("actions") or []
+    if all(isinstance(a, exp.ColumnDef) for a in actions) and actions:
+        snap = delta.snapshot(ref.path)
+        existing = {n.lower() for n in snap.schema.names}
+        cols = []
+        for a in actions:
+            if a.name.lower() in existing:
+                raise E.ObjectExistsError(f"column {a.name!r} already exists in {ref.qualified!r}")
+            if any(isinstance(c.kind, exp.NotNullColumnConstraint) for c in a.constraints):
+                raise E.NotSupportedError("a column added to an existing table must allow NULL")
+            cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
+        delta.add_columns(ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.sql)
+        ctx.session.invalidate(ref)
+        return Result(message="ALTER TABLE")
+    if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
+        new = actions[0].this
+        new_ref = wh.ref(new.db or ref.schema, new.name)
+        if wh.exists(new_ref):
+            raise E.ObjectExistsError(f"table {new_ref.qualified!r} already exists")
+        import os
+
+        os.rename(ref.path, new_ref.path)
+        ctx.session.invalidate(ref)
+        ctx.session.invalidate(new_ref)
+        return Result(message="ALTER TABLE")
+    raise E.NotSupportedError(
+        f"ALTER TABLE {node.sql(dialect=LakeSQL)!r} is not supported",
+        hint="supported: ALTER TABLE t ADD COLUMN c type; ALTER TABLE t RENAME TO t2",
+    )
+
+
+# -- DML -----------------------------------------------------------------------------------------
+
+
+def _insert(ctx: Context, node: exp.Insert) -> Result | None:
+    table = node.this
+    if isinstance(table, exp.Schema):
+        table = table.this
+    if not isinstance(table, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    if ref is None:
+        return _NOT_MINE
+    if node.args.get("conflict"):
+        raise E.NotSupportedError("INSERT ... ON CONFLICT is not supported on Delta tables", hint="use MERGE INTO")
+    ctx.session.warehouse.require(ref)
+    overwrite = bool(node.args.get("overwrite"))
+    snap = delta.snapshot(ref.path)
+    stage = _stage(ctx, snap, copy_rows=False)
+    try:
+        start, end = _span(table)
+        if overwrite:
+            text = _splice(ctx.sql, [(0, end, f"INSERT INTO {stage}")])
+        else:
+            text = _splice(ctx.sql, [(start, end, stage)])
+        count = _run_on_stage(ctx, text, stage, ref)
+        if count == 0 and not overwrite:
+            return Result(rowcount=0, message="INSERT 0")
+        operation = "INSERT OVERWRITE" if overwrite else "INSERT"
+        reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+        delta.write(
+            ref.path,
+            reader,
+            mode="overwrite" if overwrite else "append",
+            sql=ctx.sql,
+            operation=operation,
+            read_version=snap.version if overwrite else None,
+        )
+    finally:
+        _drop_stage(ctx, stage)
+    ctx.session.invalidate(ref)
+    return Result(rowcount=count, message=f"{operation} {count}")
+
+
+def _copy(ctx: Context, node: exp.Copy) -> Result | None:
+    table = node.this
+    if not node.args.get("kind") or not isinstance(table, exp.Table):  # COPY ... TO: a read
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    if ref is None:
+        return _NOT_MINE
+    ctx.session.warehouse.require(ref)
+    snap = delta.snapshot(ref.path)
+    stage = _stage(ctx, snap, copy_rows=False)
+    try:
+        start, end = _span(table)
+        count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage)]), stage, ref)
+        if count:
+            reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            delta.write(ref.path, reader, mode="append", sql=ctx.sql, operation="COPY")
+    finally:
+        _drop_stage(ctx, stage)
+    ctx.session.invalidate(ref)
+    return Result(rowcount=count, message=f"COPY {count}")
+
+
+def _rewrite(ctx: Context, node: exp.Update | exp.Delete | exp.Merge, operation: str) -> Result | None:
+    table = node.this
+    if not isinstance(table, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    if ref is None:
+        return _NOT_MINE
+    ctx.session.warehouse.require(ref)
+    snap = delta.snapshot(ref.path)
+    stage = _stage(ctx, snap, copy_rows=True)
+    try:
+        start, end = _span(table)
+        alias = "" if table.alias else f" AS {quote(table.name)}"
+        count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage + alias)]), stage, ref)
+        if count:
+            reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            delta.write(
+                ref.path, reader, mode="overwrite", sql=ctx.sql, operation=operation, read_version=snap.version
+            )
+    finally:
+        _drop_stage(ctx, stage)
+    ctx.session.invalidate(ref)
+    return Result(rowcount=count, message=f"{operation} {count}")
+
+
+def _update(ctx: Context, node: exp.Update) -> Result | None:
+    return _rewrite(ctx, node, "UPDATE")
+
+
+def _delete(ctx: Context, node: exp.Delete) -> Result | None:
+    return _rewrite(ctx, node, "DELETE")
+
+
+def _merge(ctx: Context, node: exp.Merge) -> Result | None:
+    return _rewrite(ctx, node, "MERGE")
+
+
+# -- Delta maintenance and inspection ------------------------------------------------------------
+
+
+def _table_of(ctx: Context, table: exp.Table) -> TableRef:
+    ref = ctx.session.warehouse.ref(table.db or None, table.name)
+    return ctx.session.warehouse.require(ref)
+
+
+def _describe_history(ctx: Context, node: lx.DescribeHistory) -> Result:
+    ref = _table_of(ctx, node.this)
+    rows = []
+    for h in delta.history(ref.path):
+        rows.append(
+            {
+                "version": int(h.get("version", -1)),
+                "timestamp": dt.datetime.fromtimestamp(h.get("timestamp", 0) / 1000, tz=dt.UTC),
+                "operation": h.get(delta.OPERATION_KEY) or h.get("operation"),
+                "operation_parameters": json.dumps(h.get("operationParameters") or {}, sort_keys=True),
+                "operation_metrics": json.dumps(h.get("operationMetrics") or {}, sort_keys=True),
+                "sql": h.get(delta.SQL_KEY),
+                "engine": h.get("engineInfo") or h.get("clientVersion"),
+            }
+        )
+    schema = pa.schema(
+        [
+            ("version", pa.int64()),
+            ("timestamp", pa.timestamp("ms", tz="UTC")),
+            ("operation", pa.string()),
+            ("operation_parameters", pa.string()),
+            ("operation_metrics", pa.string()),
+            ("sql", pa.string()),
+            ("engine", pa.string()),
+        ]
+    )
+    return ctx.rows(pa.Table.from_pylist(rows, schema=schema))
+
+
+def _restore(ctx: Context, node: lx.RestoreTable) -> Result:
+    ref = _table_of(ctx, node.this)
+    version = node.args.get("version")
+    target: int | str = int(version.name) if version is not None else node.args["timestamp"].name
+    if isinstance(target, str):
+        target = _timestamp(target).isoformat()
+    delta.restore(ref.path, target, sql=ctx.sql)
+    ctx.session.invalidate(ref)
+    return Result(message="RESTORE")
+
+
+def _optimize(ctx: Context, node: lx.Optimize) -> Result:
+    ref = _table_of(ctx, node.this)
+    zorder = [c.name for c in node.args.get("zorder") or []]
+    names = delta.snapshot(ref.path).schema.names
+    for c in zorder:
+        if c not in names:
+            raise E.ProgrammingError(f"ZORDER column {c!r} is not in {ref.qualified!r}", hint=E.suggest(c, names))
+    metrics = delta.optimize(ref.path, zorder, sql=ctx.sql)
+    ctx.session.invalidate(ref)
+    keep = {k: metrics.get(k) for k in ("numFilesAdded", "numFilesRemoved", "totalConsideredFiles", "totalFilesSkipped")}
+    return ctx.rows(pa.Table.from_pylist([{"metric": k, "value": v} for k, v in keep.items()]))
+
+
+def _vacuum(ctx: Context, node: lx.Vacuum) -> Result:
+    ref = _table_of(ctx, node.this)
+    retain = node.args.get("retain")
+    hours = int(retain.name) if retain is not None else None
+    if hours is not None and hours < 0:
+        raise E.ProgrammingError("RETAIN needs a number of hours >= 0")
+    files = delta.vacuum(ref.path, hours, dry_run=bool(node.args.get("dry_run")), sql=ctx.sql)
+    ctx.session.invalidate(ref)
+    return ctx.rows(pa.table({"path": pa.array(sorted(files), pa.string())}))
+
+
+def _show_tables(ctx: Context, node: lx.ShowTables) -> Result:
+    wh = ctx.session.warehouse
+    schema = node.args.get("this")
+    schemas = [wh.require_schema(schema.name)] if schema else wh.schemas()
+    rows = [{"schema": s, "name": t} for s in schemas for t in wh.tables(s)]
+    return ctx.rows(pa.Table.from_pylist(rows, schema=pa.schema([("schema", pa.string()), ("name", pa.string())])))
+
+
+def _show_schemas(ctx: Context, node: lx.ShowSchemas) -> Result:
+    return ctx.rows(pa.table({"schema": pa.array(ctx.session.warehouse.schemas(), pa.string())}))
+
+
+def _describe(ctx: Context, node: exp.Describe) -> Result | None:
+    table = node.this
+    if not isinstance(table, exp.Table) or node.args.get("kind") or node.args.get("style"):
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    if ref is None or not ctx.session.warehouse.exists(ref):
+        return _NOT_MINE
+    snap = delta.snapshot(ref.path)
+    types = ctx.engine.duckdb_types(snap.schema)
+    rows = [
+        {
+            "column_name": f.name,
+            "column_type": t,
+            "null": "YES" if f.nullable else "NO",
+            "key": "PARTITION" if f.name in snap.partition_columns else None,
+            "default": None,
+            "extra": None,
+        }
+        for f, t in zip(snap.schema, types, strict=True)
+    ]
+    schema = pa.schema([(c, pa.string()) for c in ("column_name", "column_type", "null", "key", "default", "extra")])
+    return ctx.rows(pa.Table.from_pylist(rows, schema=schema))
+
+
+# -- functions and settings ----------------------------------------------------------------------
+
+
+def _create_function(ctx: Context, node: lx.CreatePythonFunction) -> Result:
+    params = [p.args["kind"].sql(dialect="duckdb") for p in node.args.get("params") or []]
+    ctx.session.create_function(
+        node.name,
+        params=params,
+        returns=node.args["returns"].sql(dialect="duckdb"),
+        target=node.args["target"].name,
+        replace=bool(node.args.get("replace")),
+        sql=ctx.sql,
+    )
+    return Result(message="CREATE FUNCTION")
+
+
+def _drop_function(ctx: Context, node: lx.DropFunction) -> Result:
+    ctx.session.drop_function(node.name, if_exists=bool(node.args.get("exists")))
+    return Result(message="DROP FUNCTION")
+
+
+def _show_functions(ctx: Context, node: lx.ShowFunctions) -> Result:
+    return ctx.rows(ctx.session.functions_table())
+
+
+def _set_setting(ctx: Context, node: lx.SetSetting) -> Result:
+    value = node.expression
+    raw: Any = value.name if isinstance(value, (exp.Literal, exp.Identifier, exp.Var, exp.Column)) else value.sql()
+    if isinstance(value, exp.Boolean):
+        raw = value.this
+    ctx.session.set(node.name, raw)
+    return Result(message="SET")
+
+
+def _reset_setting(ctx: Context, node: lx.ResetSetting) -> Result:
+    ctx.session.reset(node.name)
+    return Result(message="RESET")
+
+
+def _show_settings(ctx: Context, node: lx.ShowSettings) -> Result:
+    rows = [
+        {"name": f"lakesql.{k}", "value": None if v is None else str(v), "description": config.SETTINGS[k].help}
+        for k, v in sorted(ctx.session.settings.items())
+    ]
+    return ctx.rows(pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in ("name", "value", "description")])))
+
+
+def _transaction(ctx: Context, node: exp.Transaction) -> Result:
+    raise E.NotSupportedError(
+        "multi-statement transactions are not supported: each statement commits one Delta version",
+        hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
+    )
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError as e:
+        raise E.DataError(f"invalid timestamp {text!r}", hint="write it as 'YYYY-MM-DD HH:MM:SS'") from e
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# The statement table: node class -> executor (first match wins).
+EXECUTORS: list[tuple[type[exp.Expr], Executor]] = [
+    (exp.Create, _create),
+    (exp.Drop, _drop),
+    (exp.Alter, _alter),
+    (exp.Insert, _insert),
+    (exp.Copy, _copy),
+    (exp.Update, _update),
+    (exp.Delete, _delete),
+    (exp.Merge, _merge),
+    (exp.Describe, _describe),
+    (exp.Transaction, _transaction),
+    (lx.DescribeHistory, _describe_history),
+    (lx.RestoreTable, _restore),
+    (lx.Optimize, _optimize),
+    (lx.Vacuum, _vacuum),
+    (lx.ShowTables, _show_tables),
+    (lx.ShowSchemas, _show_schemas),
+    (lx.CreatePythonFunction, _create_function),
+    (lx.DropFunction, _drop_function),
+    (lx.ShowFunctions, _show_functions),
+    (lx.SetSetting, _set_setting),
+    (lx.ResetSetting, _reset_setting),
+    (lx.ShowSettings, _show_settings),
+]
+
+
+def execute_node(ctx: Context, node: exp.Expr) -> Result | None:
+    """Run `node` with its executor; None when DuckDB should run the text as written."""
+    for cls, fn in EXECUTORS:
+        if isinstance(node, cls):
+            return fn(ctx, node)
+    if isinstance(node, lx.LakeStatement):
+        raise E.InternalError(f"no executor for {type(node).__name__}")
+    return None
+
+
+# -- time travel ---------------------------------------------------------------------------------
+
+
+def rewrite_time_travel(ctx: Context, node: exp.Expr) -> str:
+    """Replace `t VERSION AS OF n` / `t TIMESTAMP AS OF 'ts'` by views of those versions."""
+    tables = [t for t in node.find_all(exp.Table) if t.args.get("version") is not None]
+    if not tables:
+        return ctx.sql
+    tokens = LakeSQL().tokenize(ctx.sql)
+    by_start = {tok.start: i for i, tok in enumerate(tokens)}
+    edits = []
+    for table in tables:
+        version = table.args["version"]
+        ref = ctx.session.warehouse.require(ctx.session.warehouse.ref(table.db or None, table.name))
+        value = version.expression
+        if not isinstance(value, exp.Literal):
+            raise E.ProgrammingError(
+                "time travel needs a literal: VERSION AS OF <integer> or TIMESTAMP AS OF '<timestamp>'"
+            )
+        kind = str(version.this).upper()
+        target: int | str = int(value.name) if kind == "VERSION" else _timestamp(value.name).isoformat()
+        if kind == "VERSION" and (not value.is_int or int(value.name) < 0):
+            raise E.ProgrammingError(f"VERSION AS OF needs a version number >= 0, not {value.name}")
+        snap = delta.snapshot(ref.path, target)
+        start, end = _span(table)
+        i = by_start[table.this.meta["start"]] + 1
+        while i < len(tokens) and tokens[i].token_type not in (_NUMBER, _STRING):
+            i += 1
+        if i >= len(tokens):
+            raise E.InternalError("could not locate the time-travel clause")
+        end = tokens[i].end + 1
+        alias = "" if table.alias else f" AS {quote(table.name)}"
+        edits.append((start, end, ctx.engine.version_view(snap) + alias))
+    return _splice(ctx.sql, edits)
+
+
+from sqlglot.tokens import TokenType  # noqa: E402
+
+_NUMBER = TokenType.NUMBER
+_STRING = TokenType.STRING

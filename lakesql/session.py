@@ -1,0 +1,250 @@
+"""The Session: one warehouse, one DuckDB engine, and the statement pipeline.
+
+text -> split -> parse (LakeSQL dialect) -> executor from the table, or DuckDB as written.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from lakesql import config
+from lakesql import errors as E
+from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
+from lakesql.dialect.dialect import is_own_statement_text, parse_statement
+from lakesql.engine.duckdb import Engine
+from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
+from lakesql.script import Statement, split_statements
+from lakesql.storage import delta
+from lakesql.udfs import UdfSpec, load_folder, resolve
+
+
+class Session:
+    """A connection to a warehouse.
+
+    Args:
+        warehouse: warehouse folder (default: setting `warehouse`, `LAKESQL_WAREHOUSE`, ./lakehouse).
+        **settings: any setting of :data:`lakesql.config.SETTINGS`.
+    """
+
+    def __init__(self, warehouse: str | os.PathLike[str] | None = None, **settings: Any):
+        self.settings = config.resolve({**settings, "warehouse": None if warehouse is None else os.fspath(warehouse)})
+        self._defaults = dict(self.settings)
+        self.warehouse = Warehouse(self.settings["warehouse"])
+        self.engine = Engine(
+            threads=self.settings["threads"],
+            memory_limit=self.settings["memory_limit"],
+            reader=self.settings["delta_reader"],
+        )
+        self._stamps: dict[tuple[str, str], int] = {}
+        self._schemas: set[str] = {"main"}
+        self._lock = threading.RLock()
+        self._functions: dict[str, dict[str, Any]] = {}
+        self._load_udfs()
+
+    # -- catalog sync ----------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Make DuckDB's views match the newest committed version of every table."""
+        with self._lock:
+            seen: set[tuple[str, str]] = set()
+            schemas = self.warehouse.schemas()
+            for schema in schemas:
+                if schema not in self._schemas:
+                    self.engine.ensure_schema(schema)
+                    self._schemas.add(schema)
+                for name in self.warehouse.tables(schema):
+                    key = (schema, name)
+                    seen.add(key)
+                    ref = self.warehouse.ref(schema, name)
+                    stamp = self.warehouse.log_stamp(ref)
+                    if stamp is None or self._stamps.get(key) == stamp:
+                        continue
+                    try:
+                        snap = delta.snapshot(ref.path)
+                    except E.UnknownObjectError:  # created but not yet committed
+                        continue
+                    self.engine.define_view(schema, name, snap)
+                    self._stamps[key] = stamp
+            for key in list(self._stamps):
+                if key not in seen:
+                    self.engine.drop_view(*key)
+                    del self._stamps[key]
+            for schema in list(self._schemas):
+                if schema not in schemas and schema != "main":
+                    self.forget_schema(schema)
+
+    def invalidate(self, ref: TableRef) -> None:
+        """Forget what is known of `ref` so the next sync reads it again."""
+        with self._lock:
+            self._stamps.pop((ref.schema, ref.name), None)
+            if not self.warehouse.exists(ref):
+                self.engine.drop_view(ref.schema, ref.name)
+
+    def forget_schema(self, schema: str) -> None:
+        with self._lock:
+            self.engine.drop_schema(schema)
+            self._schemas.discard(schema)
+            for key in [k for k in self._stamps if k[0] == schema]:
+                del self._stamps[key]
+
+    def is_temp_object(self, cur: Any, name: str) -> bool:
+        """True when `name` is a TEMP table or view of this cursor's DuckDB connection."""
+        rows = cur.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE temporary AND lower(table_name) = lower(?) "
+            "UNION ALL SELECT 1 FROM duckdb_views() WHERE temporary AND lower(view_name) = lower(?)",
+            [name, name],
+        ).fetchall()
+        return bool(rows)
+
+    # -- execution -------------------------------------------------------------------------------
+    def cursor(self) -> Any:
+        return self.engine.cursor()
+
+    def execute(self, sql: str, params: Any = None, *, cur: Any = None) -> Result:
+        """Execute one statement.
+
+        Args:
+            sql: the statement (a trailing `;` is allowed).
+            params: qmark (`?`) or numbered (`$1`) parameters, bound by DuckDB.
+            cur: DuckDB cursor to run on (default: a new one).
+
+        Returns:
+            A :class:`Result`.
+
+        Raises:
+            lakesql.Error: a subclass saying what went wrong; nothing was committed.
+        """
+        cur = cur if cur is not None else self.engine.cursor()
+        statements = split_statements(sql)
+        if not statements:
+            return Result()
+        if len(statements) > 1 and params:
+            raise E.ProgrammingError("parameters can only be bound to a single statement")
+        result = Result()
+        for st in statements:
+            result = self._execute_one(st.sql, params, cur)
+        return result
+
+    def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
+        self.sync()
+        try:
+            node = parse_statement(sql)
+        except E.ParseError:
+            if is_own_statement_text(sql):
+                raise
+            node = None
+        ctx = Context(self, cur, sql, params)
+        if node is not None:
+            result = execute_node(ctx, node)
+            if result is not None:
+                return result
+            text = rewrite_time_travel(ctx, node)
+        else:
+            text = sql
+        duck = self.engine.run(cur, text, params)
+        if node is not None and _is_command(node):
+            desc = duck.description
+            count = -1
+            if desc and len(desc) == 1 and desc[0][0] == "Count":
+                row = duck.fetchone()
+                count = int(row[0]) if row else -1
+            return Result(rowcount=count)
+        return Result(cursor=cur)
+
+    def execute_script(self, script: str, *, line_offset: int = 0) -> Iterator[tuple[Statement, Result]]:
+        """Run each statement of `script`, yielding it with its result; stops at the first error.
+
+        Errors carry the statement's line in the script.
+        """
+        for st in split_statements(script):
+            try:
+                yield st, self.execute(st.sql)
+            except E.Error as e:
+                e.span = e.span.shifted(st.line - 1 + line_offset) if e.span else E.SourceSpan(st.sql, 0, line_offset=st.line - 1 + line_offset)
+                raise
+
+    # -- settings --------------------------------------------------------------------------------
+    def set(self, name: str, value: Any) -> None:
+        key = name.lower().removeprefix("lakesql.")
+        converted = config.validate(key, value)
+        if key == "warehouse":
+            raise E.NotSupportedError("the warehouse of a session cannot change", hint="connect to the other one")
+        self.settings[key] = converted
+        if key == "threads" and converted:
+            self.engine.con.execute(f"SET threads = {int(converted)}")
+
+    def reset(self, name: str) -> None:
+        key = name.lower().removeprefix("lakesql.")
+        config.validate(key, self._defaults.get(key))
+        self.set(key, self._defaults[key]) if key != "warehouse" else None
+
+    # -- UDFs ------------------------------------------------------------------------------------
+    @property
+    def udf_folder(self) -> Path:
+        return Path(self.settings["udfs"] or "udfs")
+
+    def _load_udfs(self) -> None:
+        for spec in load_folder(self.udf_folder):
+            self._register(spec, kind="module")
+        for name, doc in self.warehouse.docs("functions").items():
+            try:
+                fn = resolve(doc["target"], self.udf_folder)
+            except E.Error:
+                continue  # the module is not importable here; CREATE FUNCTION told its creator
+            self._register(UdfSpec(name, tuple(doc["params"]), doc["returns"], fn, origin=doc["target"]), kind="catalog")
+
+    def _register(self, spec: UdfSpec, *, kind: str) -> None:
+        self.engine.register_function(spec.name, spec.fn, list(spec.params), spec.returns)
+        self._functions[spec.name] = {
+            "name": spec.name,
+            "params": ", ".join(spec.params),
+            "returns": spec.returns,
+            "origin": spec.origin,
+            "kind": kind,
+            "description": spec.doc,
+        }
+
+    def create_function(
+        self, name: str, *, params: list[str], returns: str, target: str, replace: bool, sql: str
+    ) -> None:
+        name = validate_name(name, "function name")
+        if self.warehouse.get_doc("functions", name) is not None and not replace:
+            raise E.ObjectExistsError(f"function {name!r} already exists", hint="use CREATE OR REPLACE FUNCTION")
+        fn = resolve(target, self.udf_folder)
+        self._register(UdfSpec(name, tuple(params), returns, fn, origin=target), kind="catalog")
+        self.warehouse.put_doc("functions", name, {"params": params, "returns": returns, "target": target, "sql": sql})
+
+    def drop_function(self, name: str, *, if_exists: bool) -> None:
+        name = validate_name(name, "function name")
+        if not self.warehouse.delete_doc("functions", name):
+            if name in self._functions and self._functions[name]["kind"] == "module":
+                raise E.ProgrammingError(
+                    f"function {name!r} comes from the UDF folder", hint="remove it from the module instead"
+                )
+            if if_exists:
+                return
+            raise E.UnknownObjectError(f"function {name!r} does not exist", hint=E.suggest(name, self._functions))
+        self.engine.unregister_function(name)
+        self._functions.pop(name, None)
+
+    def functions_table(self) -> pa.Table:
+        cols = ("name", "params", "returns", "origin", "kind", "description")
+        rows = [self._functions[k] for k in sorted(self._functions)]
+        return pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in cols]))
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _is_command(node: Any) -> bool:
+    from sqlglot import exp
+
+    return isinstance(
+        node,
+        (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Set, exp.Use, exp.Commit, exp.Rollback),
+    ) or (isinstance(node, exp.Copy) and bool(node.args.get("kind")))

@@ -1,0 +1,1 @@
+"""Delta Lake storage: the only package that imports deltalake."""

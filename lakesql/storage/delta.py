@@ -1,0 +1,348 @@
+"""Every Delta Lake read of metadata and every write goes through this module (delta-rs).
+
+Data is never read through deltalake's pyarrow dataset (it can abort the process at exit on
+this platform); DuckDB reads the files listed by :func:`snapshot`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import exceptions as dx
+from deltalake.schema import Field, Schema
+
+from lakesql.errors import (
+    ConflictError,
+    DataError,
+    Error,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    UnknownObjectError,
+)
+
+T = TypeVar("T")
+
+SQL_KEY = "lakesql.sql"
+OPERATION_KEY = "lakesql.operation"
+# Reader features that make a plain Parquet scan of the file list wrong.
+_NEEDS_EXTENSION = {"deletionVectors", "columnMapping"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a reader needs to know of one version of a table."""
+
+    path: str
+    version: int
+    files: list[str]
+    schema: pa.Schema
+    partition_columns: list[str]
+    comment: str | None
+    plain_parquet: bool  # True when reading `files` with read_parquet is exact
+
+
+def _translate(e: Exception, path: str) -> Error:
+    if isinstance(e, dx.TableNotFoundError):
+        return UnknownObjectError(f"no Delta table at {path}")
+    if isinstance(e, dx.CommitFailedError):
+        return ConflictError(
+            f"another writer committed to {path} first and the change could not be retried: {e}",
+            hint="run the statement again",
+        )
+    if isinstance(e, dx.SchemaMismatchError):
+        return DataError(f"the data does not match the table's schema: {e}")
+    if isinstance(e, dx.DeltaProtocolError):
+        return NotSupportedError(f"the table uses a Delta feature lakesql cannot write: {e}")
+    if isinstance(e, (dx.DeltaError, OSError)):
+        return OperationalError(f"Delta operation on {path} failed: {e}")
+    if isinstance(e, (ValueError, TypeError, pa.ArrowInvalid)):
+        return DataError(str(e))
+    return OperationalError(f"Delta operation on {path} failed: {e}")
+
+
+def _guard(path: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except Error:
+        raise
+    except Exception as e:  # translated once, here, by class
+        raise _translate(e, path) from e
+
+
+def _props(sql: str, operation: str, extra: Mapping[str, str] | None = None) -> CommitProperties:
+    meta = {SQL_KEY: sql, OPERATION_KEY: operation, **(extra or {})}
+    return CommitProperties(custom_metadata=meta)
+
+
+def is_table(path: str | Path) -> bool:
+    """True when `path` holds a committed Delta table."""
+    log = Path(path) / "_delta_log"
+    return log.is_dir() and any(p.suffix in (".json", ".parquet") for p in log.iterdir())
+
+
+def open_table(path: str, version: int | str | datetime | None = None) -> DeltaTable:
+    """Open the newest (or a given) version of the table at `path`."""
+
+    def go() -> DeltaTable:
+        dt = DeltaTable(path)
+        if version is not None:
+            dt.load_as_version(version)
+        return dt
+
+    try:
+        return go()
+    except Exception as e:
+        if version is not None and not isinstance(e, dx.TableNotFoundError):
+            raise ProgrammingError(
+                f"version {version!r} of table at {path} does not exist or was vacuumed: {e}",
+                hint="DESCRIBE HISTORY lists the versions",
+            ) from e
+        raise _translate(e, path) from e
+
+
+def snapshot(path: str, version: int | str | datetime | None = None) -> Snapshot:
+    """Describe one version of a table (default: the newest) for readers."""
+    dt = open_table(path, version)
+    return _guard(path, lambda: _snapshot(dt, path))
+
+
+def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
+    proto = dt.protocol()
+    meta = dt.metadata()
+    features = set(proto.reader_features or [])
+    mapping = (meta.configuration or {}).get("delta.columnMapping.mode", "none")
+    plain = not (features & _NEEDS_EXTENSION) and mapping in (None, "none")
+    return Snapshot(
+        path=path,
+        version=dt.version(),
+        files=list(dt.file_uris()),
+        schema=pa.schema(dt.schema().to_arrow()),
+        partition_columns=list(meta.partition_columns),
+        comment=meta.description,
+        plain_parquet=plain,
+    )
+
+
+def create_empty(
+    path: str, schema: pa.Schema, *, partition_by: list[str], comment: str | None, sql: str
+) -> None:
+    """Create an empty table (CREATE TABLE t (cols))."""
+    _guard(
+        path,
+        lambda: DeltaTable.create(
+            path,
+            Schema.from_arrow(schema),
+            mode="error",
+            partition_by=partition_by or None,
+            description=comment,
+            commit_properties=_props(sql, "CREATE TABLE"),
+        ),
+    )
+
+
+def write(
+    path: str,
+    data: pa.RecordBatchReader,
+    *,
+    mode: str,
+    sql: str,
+    operation: str,
+    partition_by: list[str] | None = None,
+    comment: str | None = None,
+    replace_schema: bool = False,
+    read_version: int | None = None,
+) -> int:
+    """Write a stream of record batches in one commit and return the new version.
+
+    Args:
+        path: table folder.
+        data: the rows; consumed once, batch by batch.
+        mode: 'error' (create), 'append' or 'overwrite'.
+        sql: the statement text stored in the commit info.
+        operation: the lakesql operation name stored beside it (UPDATE, MERGE, ...).
+        partition_by: partition columns when creating.
+        comment: table description when creating.
+        replace_schema: let an overwrite change the schema (CREATE OR REPLACE).
+        read_version: the version the new rows were computed from; a commit made since then by
+            another writer makes this write a conflict instead of silently losing it.
+
+    Raises:
+        ConflictError, DataError, OperationalError.
+    """
+
+    def go() -> int:
+        target: str | DeltaTable = path
+        if read_version is not None:
+            target = open_table(path, read_version)
+        write_deltalake(
+            target,
+            data,
+            mode=mode,  # type: ignore[arg-type]
+            partition_by=partition_by or None,
+            description=comment,
+            schema_mode="overwrite" if replace_schema else None,
+            commit_properties=_props(sql, operation),
+        )
+        return DeltaTable(path).version()
+
+    return _guard(path, go)
+
+
+def history(path: str) -> list[dict[str, Any]]:
+    """Commit infos, newest first."""
+    return _guard(path, lambda: DeltaTable(path).history())
+
+
+def restore(path: str, target: int | str, *, sql: str) -> int:
+    """Restore the table to an older version or timestamp; returns the new version."""
+
+    def go() -> int:
+        dt = DeltaTable(path)
+        dt.restore(target, commit_properties=_props(sql, "RESTORE"))
+        return DeltaTable(path).version()
+
+    try:
+        return go()
+    except Exception as e:
+        raise ProgrammingError(
+            f"cannot restore {path} to {target!r}: {e}", hint="DESCRIBE HISTORY lists the versions"
+        ) from e
+
+
+def optimize(path: str, zorder: list[str], *, sql: str) -> dict[str, Any]:
+    """Compact small files (and Z-order when columns are given)."""
+
+    def go() -> dict[str, Any]:
+        dt = DeltaTable(path)
+        props = _props(sql, "OPTIMIZE")
+        if zorder:
+            return dt.optimize.z_order(zorder, commit_properties=props)
+        return dt.optimize.compact(commit_properties=props)
+
+    return _guard(path, go)
+
+
+def vacuum(path: str, retain_hours: int | None, *, dry_run: bool, sql: str) -> list[str]:
+    """Delete files no longer referenced by versions younger than the retention."""
+
+    def go() -> list[str]:
+        dt = DeltaTable(path)
+        return dt.vacuum(
+            retention_hours=retain_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=False,
+            commit_properties=_props(sql, "VACUUM"),
+        )
+
+    return _guard(path, go)
+
+
+def add_columns(path: str, fields: pa.Schema, *, sql: str) -> None:
+    """Add nullable columns (ALTER TABLE ADD COLUMN)."""
+    delta_fields: list[Field] = list(Schema.from_arrow(fields).fields)
+    _guard(
+        path,
+        lambda: DeltaTable(path).alter.add_columns(
+            delta_fields, commit_properties=_props(sql, "ADD COLUMNS")
+        ),
+    )
+
+
+def remove_table(path: str) -> None:
+    """Delete a table's folder (DROP TABLE)."""
+    _guard(path, lambda: shutil.rmtree(path))
+
+
+def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Iterate a reader (helper for wrappers that check or cast each batch)."""
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+
+
+# -- Arrow schema for Delta -----------------------------------------------------------------
+
+
+def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
+    """The Arrow type Delta can store for `t` (widened where Delta lacks the type)."""
+    if pa.types.is_uint8(t):
+        return pa.int16()
+    if pa.types.is_uint16(t):
+        return pa.int32()
+    if pa.types.is_uint32(t):
+        return pa.int64()
+    if pa.types.is_uint64(t):
+        return pa.decimal128(20, 0)
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return pa.binary()
+    if pa.types.is_dictionary(t):
+        return _delta_type(t.value_type, column)
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz="UTC" if t.tz else None)
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_null(t):
+        raise DataError(f"column {column!r} has no type (all NULL)", hint="CAST it to a type, e.g. CAST(NULL AS INTEGER)")
+    if pa.types.is_time(t) or pa.types.is_interval(t) or pa.types.is_duration(t):
+        raise NotSupportedError(
+            f"column {column!r} has type {t}, which Delta Lake cannot store",
+            hint="cast it to VARCHAR, or to a number of seconds",
+        )
+    if pa.types.is_decimal(t) and t.precision > 38:
+        return pa.float64()
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(pa.field("element", _delta_type(t.value_type, column), True))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _delta_type(f.type, column), True) for f in t])
+    if pa.types.is_map(t):
+        return pa.map_(_delta_type(t.key_type, column), _delta_type(t.item_type, column))
+    return t
+
+
+def delta_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every type replaced by one Delta can store.
+
+    Raises:
+        DataError, NotSupportedError: for columns without a Delta equivalent (TIME, INTERVAL).
+    """
+    seen: set[str] = set()
+    for name in schema.names:
+        if name.lower() in seen:
+            raise DataError(f"duplicate column name {name!r}", hint="give the columns distinct aliases")
+        seen.add(name.lower())
+    return pa.schema([pa.field(f.name, _delta_type(f.type, f.name), f.nullable) for f in schema])
+
+
+def conform(reader: pa.RecordBatchReader, target: pa.Schema) -> pa.RecordBatchReader:
+    """Cast each batch to `target`, checking NOT NULL columns as the batches stream by."""
+    required = [f.name for f in target if not f.nullable]
+
+    def gen() -> Iterator[pa.RecordBatch]:
+        for batch in batches(reader):
+            if batch.schema.names != target.names:
+                batch = pa.RecordBatch.from_arrays(batch.columns, names=target.names)
+            for name in required:
+                if batch.column(name).null_count:
+                    from lakesql.errors import IntegrityError
+
+                    raise IntegrityError(f"NOT NULL constraint failed: column {name!r} received NULL")
+            try:
+                yield batch.cast(target, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise DataError(f"cannot store the rows in the table's types: {e}") from e
+
+    return pa.RecordBatchReader.from_batches(target, gen())
