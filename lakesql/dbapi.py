@@ -61,8 +61,9 @@ class Connection:
         self._live().engine.interrupt()
 
     def close(self) -> None:
+        """Close the connection and its cursors; closing it again raises InterfaceError."""
         if self.session is None:
-            return
+            raise E.InterfaceError("the connection is already closed")
         for cur in self._cursors:
             cur.close()
         self.session.close()
@@ -72,7 +73,8 @@ class Connection:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        if self.session is not None:  # the block may have closed it already
+            self.close()
 
 
 class Cursor:
@@ -141,11 +143,11 @@ class Cursor:
 
     def fetch_arrow_table(self) -> pa.Table:
         """All remaining rows as a pyarrow Table."""
-        return self._guard(lambda: self._result().fetch_arrow_table())
+        return self._guard(lambda: self._result().to_arrow_table())
 
     def fetch_record_batch(self, rows_per_batch: int = 1_000_000) -> pa.RecordBatchReader:
         """The remaining rows as a stream of record batches."""
-        return self._guard(lambda: self._result().fetch_record_batch(rows_per_batch))
+        return self._guard(lambda: self._result().to_arrow_reader(rows_per_batch))
 
     def fetchdf(self) -> Any:
         """All remaining rows as a pandas DataFrame."""

@@ -41,12 +41,9 @@ def split_statements(script: str) -> list[Statement]:
     has_code = False
 
     def emit(end: int) -> None:
-        text = script[start:end]
-        stripped = text.lstrip()
-        lead = len(text) - len(stripped)
         if has_code:
-            off = start + lead
-            out.append(Statement(stripped.rstrip(), off, script.count("\n", 0, off) + 1))
+            off = _skip_blank(script, start, end)
+            out.append(Statement(script[off:end].rstrip(), off, script.count("\n", 0, off) + 1))
 
     while i < n:
         c = script[i]
@@ -97,6 +94,21 @@ def split_statements(script: str) -> list[Statement]:
             i += 1
     emit(n)
     return out
+
+
+def _skip_blank(text: str, i: int, end: int) -> int:
+    """Offset of the first character in text[i:end] that is neither whitespace nor a comment."""
+    while i < end:
+        if text[i].isspace():
+            i += 1
+        elif text.startswith("--", i):
+            j = text.find("\n", i)
+            i = end if j < 0 else j + 1
+        elif text.startswith("/*", i):
+            i = text.find("*/", i + 2) + 2
+        else:
+            break
+    return min(i, end)
 
 
 def _in_word(text: str, i: int) -> bool:

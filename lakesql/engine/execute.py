@@ -264,14 +264,15 @@ def _create_schema(ctx: Context, node: exp.Create) -> Result:
 def _drop(ctx: Context, node: exp.Drop) -> Result | None:
     kind = (node.args.get("kind") or "").upper()
     wh = ctx.session.warehouse
+    # sqlglot keeps DROP's targets in `tables` (older releases: `this` / `expressions`)
+    tables = node.args.get("tables") or node.expressions or [node.this]
     if kind == "SCHEMA":
-        target = node.this
+        target = tables[0]
         name = target.db or target.name if isinstance(target, exp.Table) else target.name
         dropped = wh.drop_schema(name, cascade=bool(node.args.get("cascade")), if_exists=bool(node.args.get("exists")))
         if dropped:
             ctx.session.forget_schema(name.lower())
         return Result(message="DROP SCHEMA")
-    tables = node.expressions if node.expressions else [node.this]
     if kind not in {"TABLE", "VIEW"} or node.args.get("temporary"):
         return _NOT_MINE
     refs = []

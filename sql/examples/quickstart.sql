@@ -1,0 +1,45 @@
+-- lakesql quickstart: Delta tables, updates, time travel and history.
+-- Run from the repository root:  lakesql run sql/examples/quickstart.sql
+-- Data: the UCI wine data set as bundled with scikit-learn (178 wines, 3 cultivars),
+-- exported to sql/examples/data/wine.csv with an id and a measurement time.
+
+CREATE SCHEMA IF NOT EXISTS lab;
+
+-- 1. Load a CSV into a Delta table (one commit).
+CREATE OR REPLACE TABLE lab.wine COMMENT 'UCI wine measurements' AS
+SELECT * FROM read_csv('sql/examples/data/wine.csv');
+
+DESCRIBE lab.wine;
+
+-- 2. Plain DuckDB SQL over it.
+SELECT cultivar, count(*) AS wines, round(avg(alcohol), 2) AS avg_alcohol
+FROM lab.wine GROUP BY ALL ORDER BY ALL;
+
+-- 3. Change it: every statement below is one Delta commit carrying its SQL.
+UPDATE lab.wine SET color_intensity = round(color_intensity * 1.1, 4) WHERE cultivar = 'cultivar_2';
+DELETE FROM lab.wine WHERE proline < 300;
+INSERT INTO lab.wine BY NAME
+SELECT 1000 AS wine_id, 'cultivar_1' AS cultivar, TIMESTAMP '2024-03-01 12:00:00' AS measured_at,
+       12.5 AS alcohol, 2.0 AS malic_acid, 2.3 AS ash, 19.0 AS alcalinity_of_ash, 95.0 AS magnesium,
+       2.2 AS total_phenols, 2.0 AS flavanoids, 0.35 AS nonflavanoid_phenols, 1.6 AS proanthocyanins,
+       3.2 AS color_intensity, 1.05 AS hue, 2.8 AS od280_od315, 520.0 AS proline;
+
+CREATE OR REPLACE TABLE lab.cultivar_names AS
+SELECT * FROM (VALUES ('cultivar_0', 'Barolo'), ('cultivar_1', 'Grignolino'), ('cultivar_2', 'Barbera'))
+    AS v(cultivar, grape);
+
+MERGE INTO lab.wine AS w
+USING (SELECT 1000 AS wine_id, 13.0 AS alcohol) AS fix
+ON w.wine_id = fix.wine_id
+WHEN MATCHED THEN UPDATE SET alcohol = fix.alcohol;
+
+-- 4. Time travel: compare the newest version with the first one.
+SELECT n.grape,
+       count(*) AS wines_now,
+       (SELECT count(*) FROM lab.wine VERSION AS OF 0 AS v0 WHERE v0.cultivar = n.cultivar) AS wines_v0,
+       round(avg(w.color_intensity), 3) AS color_now
+FROM lab.wine AS w JOIN lab.cultivar_names AS n USING (cultivar)
+GROUP BY ALL ORDER BY ALL;
+
+-- 5. The table's history: one row per commit, with the statement that made it.
+DESCRIBE HISTORY lab.wine;
