@@ -52,9 +52,19 @@ SETTINGS: dict[str, Setting] = {
         Setting("warehouse", str, "./lakehouse", "Folder holding the warehouse.", "path"),
         Setting("threads", _to_int, 0, "DuckDB worker threads (0: one per core).", "integer"),
         Setting("memory_limit", _opt_str, None, "DuckDB memory limit, e.g. '4GB'.", "text"),
-        Setting("time_budget", _to_int, 60, "Default TRAIN AUTOML time budget in seconds.", "integer"),
-        Setting("cluster", _opt_str, None, "Address of a distributed back-end (ray://...).", "text"),
-        Setting("udfs", _opt_str, None, "Folder of UDF modules loaded at connect (default ./udfs).", "path"),
+        Setting(
+            "time_budget", _to_int, 60, "Default TRAIN AUTOML time budget in seconds.", "integer"
+        ),
+        Setting(
+            "cluster", _opt_str, None, "Address of a distributed back-end (ray://...).", "text"
+        ),
+        Setting(
+            "udfs",
+            _opt_str,
+            None,
+            "Folder of UDF modules loaded at connect (default ./udfs).",
+            "path",
+        ),
         Setting(
             "delta_reader",
             str,
@@ -63,7 +73,13 @@ SETTINGS: dict[str, Setting] = {
             "delta extension), 'extension' or 'parquet'.",
             "text",
         ),
-        Setting("batch_rows", _to_int, 1_000_000, "Rows per Arrow batch streamed into writes.", "integer"),
+        Setting(
+            "batch_rows",
+            _to_int,
+            1_000_000,
+            "Rows per Arrow batch streamed into writes.",
+            "integer",
+        ),
     ]
 }
 

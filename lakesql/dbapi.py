@@ -85,6 +85,7 @@ class Cursor:
         self.arraysize = 1
         self._duck: Any = connection._live().cursor()
         self._rows: Any = None  # DuckDB cursor holding the pending result
+        self._fetched: str | None = None  # how that result is being read: "rows" or "columns"
         self.rowcount = -1
         self.description: list[tuple[Any, ...]] | None = None
         self.message = ""
@@ -95,12 +96,17 @@ class Cursor:
             raise E.InterfaceError("the cursor is closed")
         return self.connection._live()
 
-    def execute(self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None) -> Cursor:
+    def execute(
+        self, operation: str, parameters: Sequence[Any] | dict[str, Any] | None = None
+    ) -> Cursor:
         """Execute a statement; parameters are bound (`?` or `$1`), never interpolated."""
         session = self._check()
-        if parameters is not None and not isinstance(parameters, (Sequence, dict)) or isinstance(parameters, str):
+        if (parameters is not None and not isinstance(parameters, (Sequence, dict))) or isinstance(
+            parameters, str
+        ):
             raise E.InterfaceError("parameters must be a sequence or a mapping")
         self._rows = None
+        self._fetched = None
         self.description = None
         self.rowcount = -1
         result = session.execute(operation, parameters, cur=self._duck)
@@ -109,13 +115,18 @@ class Cursor:
         if result.cursor is not None:
             self._rows = result.cursor
             desc = result.cursor.description
-            self.description = [(d[0], str(d[1]), None, None, None, None, None) for d in desc] if desc else None
+            self.description = (
+                [(d[0], str(d[1]), None, None, None, None, None) for d in desc] if desc else None
+            )
             if self.description is None:
                 self._rows = None
         return self
 
-    def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any] | dict[str, Any]]) -> Cursor:
+    def executemany(
+        self, operation: str, seq_of_parameters: Sequence[Sequence[Any] | dict[str, Any]]
+    ) -> Cursor:
         """Execute once per parameter set; rowcount is the total."""
+        self._check()
         total = 0
         for params in seq_of_parameters:
             self.execute(operation, params)
@@ -131,27 +142,46 @@ class Cursor:
             raise E.ProgrammingError("no result set: the last statement returned no rows")
         return self._rows
 
+    def _fetch_rows(self, fn: Any, nothing: Any) -> Any:
+        result = self._result()
+        if self._fetched == "columns":  # a columnar fetch took every row
+            return nothing
+        self._fetched = "rows"
+        return self._guard(lambda: fn(result))
+
+    def _fetch_columns(self, name: str, fn: Any) -> Any:
+        # DuckDB's columnar fetches skip rows a row fetch has buffered, and return None once the
+        # result is used up: so they must be the first fetch of a result.
+        result = self._result()
+        if self._fetched is not None:
+            raise E.ProgrammingError(
+                f"{name}() returns the whole result, so it must be the result's first fetch",
+                hint="execute the statement again",
+            )
+        self._fetched = "columns"
+        return self._guard(lambda: fn(result))
+
     def fetchone(self) -> tuple[Any, ...] | None:
-        return self._guard(lambda: self._result().fetchone())
+        return self._fetch_rows(lambda r: r.fetchone(), None)
 
     def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
         n = self.arraysize if size is None else size
-        return self._guard(lambda: self._result().fetchmany(n))
+        return self._fetch_rows(lambda r: r.fetchmany(n), [])
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._guard(lambda: self._result().fetchall())
+        return self._fetch_rows(lambda r: r.fetchall(), [])
 
     def fetch_arrow_table(self) -> pa.Table:
-        """All remaining rows as a pyarrow Table."""
-        return self._guard(lambda: self._result().to_arrow_table())
+        """All rows of the result as a pyarrow Table (the result's first fetch)."""
+        return self._fetch_columns("fetch_arrow_table", lambda r: r.to_arrow_table())
 
     def fetch_record_batch(self, rows_per_batch: int = 1_000_000) -> pa.RecordBatchReader:
-        """The remaining rows as a stream of record batches."""
-        return self._guard(lambda: self._result().to_arrow_reader(rows_per_batch))
+        """The rows of the result as a stream of record batches (the result's first fetch)."""
+        return self._fetch_columns("fetch_record_batch", lambda r: r.to_arrow_reader(rows_per_batch))
 
     def fetchdf(self) -> Any:
-        """All remaining rows as a pandas DataFrame."""
-        return self._guard(lambda: self._result().fetchdf())
+        """All rows of the result as a pandas DataFrame (the result's first fetch)."""
+        return self._fetch_columns("fetchdf", lambda r: r.fetchdf())
 
     def _guard(self, fn: Any) -> Any:
         try:

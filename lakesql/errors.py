@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-class Warning(Exception):  # noqa: A001 - the name is fixed by PEP 249
+class Warning(Exception):
     """PEP 249 warning category (not raised: lakesql reports warnings through `warnings`)."""
 
 
@@ -27,7 +27,9 @@ class Error(Exception):
     def __str__(self) -> str:
         text = self.message
         if self.span is not None:
-            text = f"{text} (line {self.span.line}, column {self.span.column})\n{self.span.render()}"
+            text = (
+                f"{text} (line {self.span.line}, column {self.span.column})\n{self.span.render()}"
+            )
         if self.hint:
             text = f"{text}\nHint: {self.hint}"
         return text

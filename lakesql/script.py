@@ -70,7 +70,9 @@ def split_statements(script: str) -> list[Statement]:
         elif c == "/" and script.startswith("/*", i):
             j = script.find("*/", i + 2)
             if j < 0:
-                raise ParseError("unterminated comment", span=SourceSpan(script, i, 2), hint="close it with */")
+                raise ParseError(
+                    "unterminated comment", span=SourceSpan(script, i, 2), hint="close it with */"
+                )
             i = j + 2
         elif c == "$" and (m := _DOLLAR_TAG.match(script, i)) and not _in_word(script, i):
             tag = m.group(0)

@@ -6,6 +6,7 @@ text -> split -> parse (LakeSQL dialect) -> executor from the table, or DuckDB a
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
 from lakesql.udfs import UdfSpec, load_folder, resolve
 
+_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+
 
 class Session:
     """A connection to a warehouse.
@@ -33,7 +36,9 @@ class Session:
     """
 
     def __init__(self, warehouse: str | os.PathLike[str] | None = None, **settings: Any):
-        self.settings = config.resolve({**settings, "warehouse": None if warehouse is None else os.fspath(warehouse)})
+        self.settings = config.resolve(
+            {**settings, "warehouse": None if warehouse is None else os.fspath(warehouse)}
+        )
         self._defaults = dict(self.settings)
         self.warehouse = Warehouse(self.settings["warehouse"])
         self.engine = Engine(
@@ -146,7 +151,10 @@ class Session:
             text = rewrite_time_travel(ctx, node)
         else:
             text = sql
-        duck = self.engine.run(cur, text, params)
+        try:
+            duck = self.engine.run(cur, text, params)
+        except E.CatalogError as e:
+            raise self._explain_missing(e) from e
         if node is not None and _is_command(node):
             desc = duck.description
             count = -1
@@ -156,7 +164,20 @@ class Session:
             return Result(rowcount=count)
         return Result(cursor=cur)
 
-    def execute_script(self, script: str, *, line_offset: int = 0) -> Iterator[tuple[Statement, Result]]:
+    def _explain_missing(self, e: E.CatalogError) -> E.Error:
+        """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
+        m = _MISSING_TABLE.search(e.message)
+        if m is None:
+            return e
+        name = m.group(1).strip('"')
+        tables = self.warehouse.all_tables()
+        candidates = [t.name if t.schema == "main" else t.qualified for t in tables]
+        hint = E.suggest(name, candidates) or "SHOW TABLES lists the tables"
+        return E.UnknownObjectError(f"table {name!r} does not exist", span=e.span, hint=hint)
+
+    def execute_script(
+        self, script: str, *, line_offset: int = 0
+    ) -> Iterator[tuple[Statement, Result]]:
         """Run each statement of `script`, yielding it with its result; stops at the first error.
 
         Errors carry the statement's line in the script.
@@ -165,7 +186,11 @@ class Session:
             try:
                 yield st, self.execute(st.sql)
             except E.Error as e:
-                e.span = e.span.shifted(st.line - 1 + line_offset) if e.span else E.SourceSpan(st.sql, 0, line_offset=st.line - 1 + line_offset)
+                e.span = (
+                    e.span.shifted(st.line - 1 + line_offset)
+                    if e.span
+                    else E.SourceSpan(st.sql, 0, line_offset=st.line - 1 + line_offset)
+                )
                 raise
 
     # -- settings --------------------------------------------------------------------------------
@@ -173,7 +198,9 @@ class Session:
         key = name.lower().removeprefix("lakesql.")
         converted = config.validate(key, value)
         if key == "warehouse":
-            raise E.NotSupportedError("the warehouse of a session cannot change", hint="connect to the other one")
+            raise E.NotSupportedError(
+                "the warehouse of a session cannot change", hint="connect to the other one"
+            )
         self.settings[key] = converted
         if key == "threads" and converted:
             self.engine.con.execute(f"SET threads = {int(converted)}")
@@ -196,7 +223,10 @@ class Session:
                 fn = resolve(doc["target"], self.udf_folder)
             except E.Error:
                 continue  # the module is not importable here; CREATE FUNCTION told its creator
-            self._register(UdfSpec(name, tuple(doc["params"]), doc["returns"], fn, origin=doc["target"]), kind="catalog")
+            self._register(
+                UdfSpec(name, tuple(doc["params"]), doc["returns"], fn, origin=doc["target"]),
+                kind="catalog",
+            )
 
     def _register(self, spec: UdfSpec, *, kind: str) -> None:
         self.engine.register_function(spec.name, spec.fn, list(spec.params), spec.returns)
@@ -214,21 +244,28 @@ class Session:
     ) -> None:
         name = validate_name(name, "function name")
         if self.warehouse.get_doc("functions", name) is not None and not replace:
-            raise E.ObjectExistsError(f"function {name!r} already exists", hint="use CREATE OR REPLACE FUNCTION")
+            raise E.ObjectExistsError(
+                f"function {name!r} already exists", hint="use CREATE OR REPLACE FUNCTION"
+            )
         fn = resolve(target, self.udf_folder)
         self._register(UdfSpec(name, tuple(params), returns, fn, origin=target), kind="catalog")
-        self.warehouse.put_doc("functions", name, {"params": params, "returns": returns, "target": target, "sql": sql})
+        self.warehouse.put_doc(
+            "functions", name, {"params": params, "returns": returns, "target": target, "sql": sql}
+        )
 
     def drop_function(self, name: str, *, if_exists: bool) -> None:
         name = validate_name(name, "function name")
         if not self.warehouse.delete_doc("functions", name):
             if name in self._functions and self._functions[name]["kind"] == "module":
                 raise E.ProgrammingError(
-                    f"function {name!r} comes from the UDF folder", hint="remove it from the module instead"
+                    f"function {name!r} comes from the UDF folder",
+                    hint="remove it from the module instead",
                 )
             if if_exists:
                 return
-            raise E.UnknownObjectError(f"function {name!r} does not exist", hint=E.suggest(name, self._functions))
+            raise E.UnknownObjectError(
+                f"function {name!r} does not exist", hint=E.suggest(name, self._functions)
+            )
         self.engine.unregister_function(name)
         self._functions.pop(name, None)
 
@@ -246,5 +283,17 @@ def _is_command(node: Any) -> bool:
 
     return isinstance(
         node,
-        (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.Set, exp.Use, exp.Commit, exp.Rollback),
+        (
+            exp.Insert,
+            exp.Update,
+            exp.Delete,
+            exp.Merge,
+            exp.Create,
+            exp.Drop,
+            exp.Alter,
+            exp.Set,
+            exp.Use,
+            exp.Commit,
+            exp.Rollback,
+        ),
     ) or (isinstance(node, exp.Copy) and bool(node.args.get("kind")))

@@ -50,7 +50,9 @@ def test_statement_ownership(sql: str, node: type) -> None:
 
 
 def test_time_travel_parses_on_tables() -> None:
-    tree = parse_statement("SELECT * FROM t VERSION AS OF 3 JOIN s.u TIMESTAMP AS OF '2024-01-01' ON TRUE")
+    tree = parse_statement(
+        "SELECT * FROM t VERSION AS OF 3 JOIN s.u TIMESTAMP AS OF '2024-01-01' ON TRUE"
+    )
     versions = [t.args.get("version") for t in tree.find_all(exp.Table)]
     assert [str(v.this) for v in versions] == ["VERSION", "TIMESTAMP"]
 

@@ -6,11 +6,22 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["xgboost", "lightgbm", "sklearn", "flaml", "prompt_toolkit", "duckdb", "deltalake", "pandas"]
+HEAVY = [
+    "xgboost",
+    "lightgbm",
+    "sklearn",
+    "flaml",
+    "prompt_toolkit",
+    "duckdb",
+    "deltalake",
+    "pandas",
+]
 
 
 def test_import_lakesql_loads_no_heavy_module() -> None:
-    code = f"import sys, json, lakesql; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    code = (
+        f"import sys, json, lakesql; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
@@ -22,5 +33,7 @@ def test_connect_loads_no_ml_library(tmp_path) -> None:
         "con.cursor().execute('CREATE TABLE t AS SELECT 1 AS a')\n"
         "print(json.dumps([m for m in ['xgboost', 'lightgbm', 'sklearn', 'flaml'] if m in sys.modules]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

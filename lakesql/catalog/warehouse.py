@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakesql.errors import CatalogError, ObjectExistsError, ProgrammingError, UnknownObjectError, suggest
+from lakesql.errors import (
+    CatalogError,
+    ObjectExistsError,
+    ProgrammingError,
+    UnknownObjectError,
+    suggest,
+)
 
 _NAME = re.compile(r"^[^\W\d]\w*$", re.UNICODE)
 DEFAULT_SCHEMA = "main"
@@ -33,7 +39,12 @@ def validate_name(name: str, what: str = "name") -> str:
     Raises:
         ProgrammingError: for empty names, path separators, dots, NUL bytes, leading digits or `_`.
     """
-    if not isinstance(name, str) or not _NAME.match(name) or name.startswith("_") or len(name) > 128:
+    if (
+        not isinstance(name, str)
+        or not _NAME.match(name)
+        or name.startswith("_")
+        or len(name) > 128
+    ):
         raise ProgrammingError(
             f"invalid {what} {name!r}",
             hint="use letters, digits and underscores, starting with a letter (at most 128)",
@@ -64,7 +75,9 @@ class Warehouse:
     # -- schemas -------------------------------------------------------------------------------
     def schemas(self) -> list[str]:
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name) and not p.name.startswith("_")
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and _NAME.match(p.name) and not p.name.startswith("_")
         )
 
     def schema_path(self, schema: str) -> Path:
@@ -114,7 +127,9 @@ class Warehouse:
         path = self.root / schema
         if not path.is_dir():
             return []
-        return sorted(p.name for p in path.iterdir() if _NAME.match(p.name) and (p / "_delta_log").is_dir())
+        return sorted(
+            p.name for p in path.iterdir() if _NAME.match(p.name) and (p / "_delta_log").is_dir()
+        )
 
     def all_tables(self) -> list[TableRef]:
         return [self.ref(s, t) for s in self.schemas() for t in self.tables(s)]

@@ -39,7 +39,9 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
         if name not in variables:
-            raise click.UsageError(f"variable ${{{name}}} is used but not given: pass --var {name}=value")
+            raise click.UsageError(
+                f"variable ${{{name}}} is used but not given: pass --var {name}=value"
+            )
         return variables[name]
 
     return _VAR.sub(repl, text)
@@ -52,7 +54,13 @@ def _literal(value: str) -> str:
 
 
 def run_script(
-    script: str, *, warehouse: str | None, fmt: str, variables: dict[str, str], source: str, settings: dict[str, Any] | None = None
+    script: str,
+    *,
+    warehouse: str | None,
+    fmt: str,
+    variables: dict[str, str],
+    source: str,
+    settings: dict[str, Any] | None = None,
 ) -> int:
     """Run a script, printing each result; return the exit code."""
     import lakesql
@@ -105,8 +113,12 @@ def run_script(
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--command", "command", help="Run this SQL and exit.")
-@click.option("--warehouse", "-w", envvar="LAKESQL_WAREHOUSE", help="Warehouse folder (default ./lakehouse).")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--warehouse", "-w", envvar="LAKESQL_WAREHOUSE", help="Warehouse folder (default ./lakehouse)."
+)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
 @click.pass_context
 def cli(ctx: click.Context, command: str | None, warehouse: str | None, fmt: str) -> None:
     """lakesql: SQL over Delta Lake tables, with machine learning built in.
@@ -120,13 +132,24 @@ def cli(ctx: click.Context, command: str | None, warehouse: str | None, fmt: str
     if command is not None:
         ctx.exit(run_script(command, warehouse=warehouse, fmt=fmt, variables={}, source="-c"))
     if not sys.stdin.isatty():
-        ctx.exit(run_script(sys.stdin.read(), warehouse=warehouse, fmt=fmt, variables={}, source="<stdin>"))
+        ctx.exit(
+            run_script(
+                sys.stdin.read(), warehouse=warehouse, fmt=fmt, variables={}, source="<stdin>"
+            )
+        )
     click.echo(ctx.get_help())
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--var", "-v", "var", multiple=True, metavar="NAME=VALUE", help="Script variable: ${NAME} and getvariable('NAME').")
+@click.option(
+    "--var",
+    "-v",
+    "var",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Script variable: ${NAME} and getvariable('NAME').",
+)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default=None)
 @click.pass_context
 def run(ctx: click.Context, file: Path, var: tuple[str, ...], fmt: str | None) -> None:
@@ -167,9 +190,23 @@ def info(ctx: click.Context) -> None:
         session = con._live()
         click.echo(f"lakesql {lakesql.__version__}")
         click.echo(f"warehouse: {session.warehouse.root}")
-        reader = "delta extension" if session.engine.extension_loaded else f"read_parquet ({session.engine.extension_error})"
+        reader = (
+            "delta extension"
+            if session.engine.extension_loaded
+            else f"read_parquet ({session.engine.extension_error})"
+        )
         click.echo(f"delta reads: {reader}")
-        for pkg in ("duckdb", "duckdb-extension-delta", "deltalake", "pyarrow", "sqlglot", "xgboost-cpu", "lightgbm", "scikit-learn", "flaml"):
+        for pkg in (
+            "duckdb",
+            "duckdb-extension-delta",
+            "deltalake",
+            "pyarrow",
+            "sqlglot",
+            "xgboost-cpu",
+            "lightgbm",
+            "scikit-learn",
+            "flaml",
+        ):
             try:
                 click.echo(f"{pkg}: {pkg_version(pkg)}")
             except PackageNotFoundError:

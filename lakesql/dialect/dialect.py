@@ -22,9 +22,11 @@ class LakeSQL(DuckDB):
 
     class Tokenizer(DuckDB.Tokenizer):
         # OPTIMIZE and VACUUM are statements with a grammar here, not opaque commands.
-        KEYWORDS = {k: v for k, v in DuckDB.Tokenizer.KEYWORDS.items() if k not in {"OPTIMIZE", "VACUUM"}}
+        KEYWORDS = {
+            k: v for k, v in DuckDB.Tokenizer.KEYWORDS.items() if k not in {"OPTIMIZE", "VACUUM"}
+        }
 
-    class Parser(DuckDB.Parser):
+    class Parser(DuckDB.Parser):  # type: ignore[misc,valid-type]
         # Leading words -> parser method. Longer sequences first; a method returning None
         # hands the statement back to DuckDB's grammar.
         LAKESQL_STATEMENTS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -67,7 +69,7 @@ class LakeSQL(DuckDB):
                 self.raise_error("expected a table name")
             return table
 
-        def _expect_number(self) -> exp.Literal:
+        def _expect_number(self) -> exp.Expr:
             sign = "-" if self._match(TokenType.DASH) else ""
             number = self._parse_number()
             if not isinstance(number, exp.Literal):
@@ -194,7 +196,7 @@ class LakeSQL(DuckDB):
             self._advance()
             return lx.ResetSetting(this=exp.to_identifier(rest[len("lakesql.") :].lower()))
 
-    class Generator(DuckDB.Generator):
+    class Generator(DuckDB.Generator):  # type: ignore[misc,valid-type]
         PROPERTIES_LOCATION = {
             **DuckDB.Generator.PROPERTIES_LOCATION,
             exp.PartitionedByProperty: exp.Properties.Location.POST_SCHEMA,
@@ -271,7 +273,9 @@ LakeSQL.Generator.TRANSFORMS = {
     **{
         cls: getattr(LakeSQL.Generator, f"{cls.__name__.lower()}_sql")
         for cls in vars(lx).values()
-        if isinstance(cls, type) and issubclass(cls, lx.LakeStatement) and cls is not lx.LakeStatement
+        if isinstance(cls, type)
+        and issubclass(cls, lx.LakeStatement)
+        and cls is not lx.LakeStatement
     },
 }
 
@@ -296,10 +300,10 @@ def parse_statement(sql: str) -> exp.Expr:
         nodes = _DIALECT.parse(sql)
     except SqlglotParseError as e:
         raise _to_parse_error(e, sql) from e
-    nodes = [n for n in nodes if n is not None]
-    if len(nodes) != 1:
-        raise ParseError(f"expected one statement, found {len(nodes)}", span=SourceSpan(sql, 0))
-    return nodes[0]
+    found = [n for n in nodes if n is not None]
+    if len(found) != 1:
+        raise ParseError(f"expected one statement, found {len(found)}", span=SourceSpan(sql, 0))
+    return found[0]
 
 
 def generate(node: exp.Expr) -> str:
@@ -317,7 +321,9 @@ def _to_parse_error(e: SqlglotParseError, sql: str) -> ParseError:
     if highlight:  # sqlglot's column is the token's last character
         offset = max(0, offset - len(highlight) + 1)
     message = str(info.get("description") or e).split(". Line ")[0]
-    return ParseError(f"syntax error: {message}", span=SourceSpan(sql, offset, max(1, len(highlight))))
+    return ParseError(
+        f"syntax error: {message}", span=SourceSpan(sql, offset, max(1, len(highlight)))
+    )
 
 
 def is_own_statement_text(sql: str) -> bool:
@@ -325,4 +331,3 @@ def is_own_statement_text(sql: str) -> bool:
     words = sql.split(None, 3)
     upper = tuple(w.upper() for w in words)
     return any(upper[: len(w)] == w for w in OWN_LEADING_WORDS)
-

@@ -31,7 +31,7 @@ class ShowTables(LakeStatement):
 
 
 class ShowSchemas(LakeStatement):
-    arg_types: dict[str, bool] = {}
+    arg_types = {"this": False}
 
 
 class DescribeTable(LakeStatement):
@@ -43,7 +43,7 @@ class CreatePythonFunction(LakeStatement):
 
 
 class ShowFunctions(LakeStatement):
-    arg_types: dict[str, bool] = {}
+    arg_types = {"this": False}
 
 
 class DropFunction(LakeStatement):
@@ -59,4 +59,4 @@ class ResetSetting(LakeStatement):
 
 
 class ShowSettings(LakeStatement):
-    arg_types: dict[str, bool] = {}
+    arg_types = {"this": False}

@@ -32,14 +32,15 @@ def literal(text: str) -> str:
 
 def _extension_path() -> str | None:
     try:
-        import duckdb_extension_delta  # type: ignore[import-not-found]
+        import duckdb_extension_delta
     except ImportError:
         return None
     base = os.path.dirname(duckdb_extension_delta.__file__)
     found = glob.glob(os.path.join(base, "**", "delta.duckdb_extension"), recursive=True)
     version = "v" + duckdb.__version__
     exact = [p for p in found if version in p]
-    return (exact or found or [None])[0]
+    candidates = exact or found
+    return candidates[0] if candidates else None
 
 
 # Translation of DuckDB exceptions, once, by class (most specific first).
@@ -70,11 +71,11 @@ _TRANSLATION: list[tuple[type[Exception], type[E.Error]]] = [
 
 def translate(e: Exception, sql: str | None = None, con: Any = None) -> E.Error:
     """Turn a DuckDB exception into the matching lakesql error."""
-    for cls, target in _TRANSLATION:
+    target: type[E.Error] = E.InternalError
+    for cls, error_class in _TRANSLATION:
         if isinstance(e, cls):
+            target = error_class
             break
-    else:
-        target = E.InternalError
     message = str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
     if isinstance(e, duckdb.InterruptException):
         return E.OperationalError("statement cancelled")
@@ -88,8 +89,8 @@ def _parse_position(sql: str, con: Any) -> int:
     """The offset of a DuckDB syntax error, from json_serialize_sql (0 when unknown)."""
     try:
         probe = con or duckdb.connect()
-        text = probe.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0]
-        m = _POSITION.search(text)
+        row = probe.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+        m = _POSITION.search(row[0] if row else "")
         return int(m.group(1)) if m else 0
     except Exception:
         return 0
@@ -171,9 +172,15 @@ class Engine:
         safe = re.sub(r"\W", "_", snap.path)[-80:]
         name = f"v{snap.version}_{safe}"
         with self._lock:
-            self.con.execute(
-                f"CREATE OR REPLACE VIEW __lakesql.{quote(name)} AS {self.scan_sql(snap, pinned=True)}"
-            )
+            try:
+                self.con.execute(
+                    f"CREATE OR REPLACE VIEW __lakesql.{quote(name)} AS {self.scan_sql(snap, pinned=True)}"
+                )
+            except duckdb.Error as e:  # e.g. the version's files were removed by VACUUM
+                err = translate(e)
+                if isinstance(e, duckdb.IOException):
+                    err.hint = f"version {snap.version} needs files that are gone; VACUUM may have removed them"
+                raise err from e
         return f"__lakesql.{quote(name)}"
 
     def scan_sql(self, snap: Snapshot, pinned: bool = False) -> str:
@@ -181,7 +188,9 @@ class Engine:
         columns = snap.schema.names
         if not snap.files:
             types = self.duckdb_types(snap.schema)
-            cols = ", ".join(f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True))
+            cols = ", ".join(
+                f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True)
+            )
             return f"SELECT {cols} WHERE false"
         use_extension = self.extension_loaded and (
             self.reader == "extension" or not snap.plain_parquet or bool(snap.partition_columns)
@@ -190,7 +199,11 @@ class Engine:
             version = f", version => {snap.version}" if pinned else ""
             return f"SELECT * FROM delta_scan({literal(snap.path)}{version})"
         files = "[" + ", ".join(literal(f) for f in snap.files) + "]"
-        hive = ", hive_partitioning = true" if snap.partition_columns else ", hive_partitioning = false"
+        hive = (
+            ", hive_partitioning = true"
+            if snap.partition_columns
+            else ", hive_partitioning = false"
+        )
         source = f"read_parquet({files}, union_by_name = true{hive})"
         present = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         types = self.duckdb_types(snap.schema)
@@ -238,7 +251,8 @@ class Engine:
                 self.con.remove_function(name)
                 self._udfs.discard(name)
             try:
-                self.con.create_function(
+                register: Any = self.con.create_function
+                register(
                     name,
                     fn,
                     [duckdb.sqltype(p) for p in params],

@@ -102,7 +102,8 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
     types = ctx.engine.duckdb_types(snap.schema)
     cols = ", ".join(
-        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}" for f, t in zip(snap.schema, types, strict=True)
+        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}"
+        for f, t in zip(snap.schema, types, strict=True)
     )
     ctx.run(f"CREATE TEMP TABLE {name} ({cols})")
     if copy_rows:
@@ -150,7 +151,9 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     if kind == "VIEW" and isinstance(target, exp.Table) and not temporary:
         ref = target_ref(ctx, target)
         if ref is not None and ctx.session.warehouse.exists(ref):
-            raise E.ObjectExistsError(f"{ref.qualified!r} is a Delta table; a view cannot replace it")
+            raise E.ObjectExistsError(
+                f"{ref.qualified!r} is a Delta table; a view cannot replace it"
+            )
         return _NOT_MINE
     if kind != "TABLE" or temporary or not isinstance(target, exp.Table):
         return _NOT_MINE
@@ -164,7 +167,8 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
         return Result(rowcount=0, message="CREATE TABLE (exists)")
     if exists and not node.args.get("replace"):
         raise E.ObjectExistsError(
-            f"table {ref.qualified!r} already exists", hint="use CREATE OR REPLACE TABLE or IF NOT EXISTS"
+            f"table {ref.qualified!r} already exists",
+            hint="use CREATE OR REPLACE TABLE or IF NOT EXISTS",
         )
     partition_by: list[str] = []
     comment = None
@@ -197,14 +201,25 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     try:
         if query is None:
             schema = ctx.engine.arrow_schema([(n, t) for n, t, _ in columns])
-            schema = pa.schema([f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)])
+            schema = pa.schema(
+                [f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)]
+            )
             schema = delta.delta_schema(schema)
             _check_partitions(partition_by, schema)
             if exists:
                 empty = pa.RecordBatchReader.from_batches(schema, iter([]))
-                delta.write(ref.path, empty, mode="overwrite", sql=ctx.sql, operation=operation, replace_schema=True)
+                delta.write(
+                    ref.path,
+                    empty,
+                    mode="overwrite",
+                    sql=ctx.sql,
+                    operation=operation,
+                    replace_schema=True,
+                )
             else:
-                delta.create_empty(ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.sql)
+                delta.create_empty(
+                    ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.sql
+                )
         else:
             start, end = query.meta.get(SPAN, (None, None))
             text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
@@ -217,7 +232,9 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
             reader = _stream(ctx, text, ctx.params)
             schema = delta.delta_schema(reader.schema)
             if columns:
-                schema = pa.schema([f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)])
+                schema = pa.schema(
+                    [f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)]
+                )
             _check_partitions(partition_by, schema)
             version = delta.write(
                 ref.path,
@@ -269,7 +286,9 @@ def _drop(ctx: Context, node: exp.Drop) -> Result | None:
     if kind == "SCHEMA":
         target = tables[0]
         name = target.db or target.name if isinstance(target, exp.Table) else target.name
-        dropped = wh.drop_schema(name, cascade=bool(node.args.get("cascade")), if_exists=bool(node.args.get("exists")))
+        dropped = wh.drop_schema(
+            name, cascade=bool(node.args.get("cascade")), if_exists=bool(node.args.get("exists"))
+        )
         if dropped:
             ctx.session.forget_schema(name.lower())
         return Result(message="DROP SCHEMA")
@@ -284,7 +303,9 @@ def _drop(ctx: Context, node: exp.Drop) -> Result | None:
             return _NOT_MINE
         refs.append(ref)
     if kind == "VIEW":
-        raise E.ProgrammingError(f"{refs[0].qualified!r} is a Delta table, not a view", hint="use DROP TABLE")
+        raise E.ProgrammingError(
+            f"{refs[0].qualified!r} is a Delta table, not a view", hint="use DROP TABLE"
+        )
     for ref in refs:
         if not wh.exists(ref):
             if node.args.get("exists"):
@@ -350,7 +371,9 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
     if ref is None:
         return _NOT_MINE
     if node.args.get("conflict"):
-        raise E.NotSupportedError("INSERT ... ON CONFLICT is not supported on Delta tables", hint="use MERGE INTO")
+        raise E.NotSupportedError(
+            "INSERT ... ON CONFLICT is not supported on Delta tables", hint="use MERGE INTO"
+        )
     ctx.session.warehouse.require(ref)
     overwrite = bool(node.args.get("overwrite"))
     snap = delta.snapshot(ref.path)
@@ -402,7 +425,9 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
     return Result(rowcount=count, message=f"COPY {count}")
 
 
-def _rewrite(ctx: Context, node: exp.Update | exp.Delete | exp.Merge, operation: str) -> Result | None:
+def _rewrite(
+    ctx: Context, node: exp.Update | exp.Delete | exp.Merge, operation: str
+) -> Result | None:
     table = node.this
     if not isinstance(table, exp.Table):
         return _NOT_MINE
@@ -419,7 +444,12 @@ def _rewrite(ctx: Context, node: exp.Update | exp.Delete | exp.Merge, operation:
         if count:
             reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
             delta.write(
-                ref.path, reader, mode="overwrite", sql=ctx.sql, operation=operation, read_version=snap.version
+                ref.path,
+                reader,
+                mode="overwrite",
+                sql=ctx.sql,
+                operation=operation,
+                read_version=snap.version,
             )
     finally:
         _drop_stage(ctx, stage)
@@ -456,7 +486,9 @@ def _describe_history(ctx: Context, node: lx.DescribeHistory) -> Result:
                 "version": int(h.get("version", -1)),
                 "timestamp": dt.datetime.fromtimestamp(h.get("timestamp", 0) / 1000, tz=dt.UTC),
                 "operation": h.get(delta.OPERATION_KEY) or h.get("operation"),
-                "operation_parameters": json.dumps(h.get("operationParameters") or {}, sort_keys=True),
+                "operation_parameters": json.dumps(
+                    h.get("operationParameters") or {}, sort_keys=True
+                ),
                 "operation_metrics": json.dumps(h.get("operationMetrics") or {}, sort_keys=True),
                 "sql": h.get(delta.SQL_KEY),
                 "engine": h.get("engineInfo") or h.get("clientVersion"),
@@ -493,10 +525,15 @@ def _optimize(ctx: Context, node: lx.Optimize) -> Result:
     names = delta.snapshot(ref.path).schema.names
     for c in zorder:
         if c not in names:
-            raise E.ProgrammingError(f"ZORDER column {c!r} is not in {ref.qualified!r}", hint=E.suggest(c, names))
+            raise E.ProgrammingError(
+                f"ZORDER column {c!r} is not in {ref.qualified!r}", hint=E.suggest(c, names)
+            )
     metrics = delta.optimize(ref.path, zorder, sql=ctx.sql)
     ctx.session.invalidate(ref)
-    keep = {k: metrics.get(k) for k in ("numFilesAdded", "numFilesRemoved", "totalConsideredFiles", "totalFilesSkipped")}
+    keep = {
+        k: metrics.get(k)
+        for k in ("numFilesAdded", "numFilesRemoved", "totalConsideredFiles", "totalFilesSkipped")
+    }
     return ctx.rows(pa.Table.from_pylist([{"metric": k, "value": v} for k, v in keep.items()]))
 
 
@@ -516,7 +553,11 @@ def _show_tables(ctx: Context, node: lx.ShowTables) -> Result:
     schema = node.args.get("this")
     schemas = [wh.require_schema(schema.name)] if schema else wh.schemas()
     rows = [{"schema": s, "name": t} for s in schemas for t in wh.tables(s)]
-    return ctx.rows(pa.Table.from_pylist(rows, schema=pa.schema([("schema", pa.string()), ("name", pa.string())])))
+    return ctx.rows(
+        pa.Table.from_pylist(
+            rows, schema=pa.schema([("schema", pa.string()), ("name", pa.string())])
+        )
+    )
 
 
 def _show_schemas(ctx: Context, node: lx.ShowSchemas) -> Result:
@@ -543,7 +584,12 @@ def _describe(ctx: Context, node: exp.Describe) -> Result | None:
         }
         for f, t in zip(snap.schema, types, strict=True)
     ]
-    schema = pa.schema([(c, pa.string()) for c in ("column_name", "column_type", "null", "key", "default", "extra")])
+    schema = pa.schema(
+        [
+            (c, pa.string())
+            for c in ("column_name", "column_type", "null", "key", "default", "extra")
+        ]
+    )
     return ctx.rows(pa.Table.from_pylist(rows, schema=schema))
 
 
@@ -574,7 +620,11 @@ def _show_functions(ctx: Context, node: lx.ShowFunctions) -> Result:
 
 def _set_setting(ctx: Context, node: lx.SetSetting) -> Result:
     value = node.expression
-    raw: Any = value.name if isinstance(value, (exp.Literal, exp.Identifier, exp.Var, exp.Column)) else value.sql()
+    raw: Any = (
+        value.name
+        if isinstance(value, (exp.Literal, exp.Identifier, exp.Var, exp.Column))
+        else value.sql()
+    )
     if isinstance(value, exp.Boolean):
         raw = value.this
     ctx.session.set(node.name, raw)
@@ -588,10 +638,18 @@ def _reset_setting(ctx: Context, node: lx.ResetSetting) -> Result:
 
 def _show_settings(ctx: Context, node: lx.ShowSettings) -> Result:
     rows = [
-        {"name": f"lakesql.{k}", "value": None if v is None else str(v), "description": config.SETTINGS[k].help}
+        {
+            "name": f"lakesql.{k}",
+            "value": None if v is None else str(v),
+            "description": config.SETTINGS[k].help,
+        }
         for k, v in sorted(ctx.session.settings.items())
     ]
-    return ctx.rows(pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in ("name", "value", "description")])))
+    return ctx.rows(
+        pa.Table.from_pylist(
+            rows, schema=pa.schema([(c, pa.string()) for c in ("name", "value", "description")])
+        )
+    )
 
 
 def _transaction(ctx: Context, node: exp.Transaction) -> Result:
@@ -605,7 +663,9 @@ def _timestamp(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError as e:
-        raise E.DataError(f"invalid timestamp {text!r}", hint="write it as 'YYYY-MM-DD HH:MM:SS'") from e
+        raise E.DataError(
+            f"invalid timestamp {text!r}", hint="write it as 'YYYY-MM-DD HH:MM:SS'"
+        ) from e
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -666,7 +726,9 @@ def rewrite_time_travel(ctx: Context, node: exp.Expr) -> str:
                 "time travel needs a literal: VERSION AS OF <integer> or TIMESTAMP AS OF '<timestamp>'"
             )
         kind = str(version.this).upper()
-        target: int | str = int(value.name) if kind == "VERSION" else _timestamp(value.name).isoformat()
+        target: int | str = (
+            int(value.name) if kind == "VERSION" else _timestamp(value.name).isoformat()
+        )
         if kind == "VERSION" and (not value.is_int or int(value.name) < 0):
             raise E.ProgrammingError(f"VERSION AS OF needs a version number >= 0, not {value.name}")
         snap = delta.snapshot(ref.path, target)

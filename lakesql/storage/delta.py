@@ -182,10 +182,11 @@ def write(
         target: str | DeltaTable = path
         if read_version is not None:
             target = open_table(path, read_version)
-        write_deltalake(
+        writer: Any = write_deltalake  # `mode` is checked by the callers, not per overload
+        writer(
             target,
             data,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             partition_by=partition_by or None,
             description=comment,
             schema_mode="overwrite" if replace_schema else None,
@@ -287,7 +288,11 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
         return pa.float32()
     if pa.types.is_string_view(t) or pa.types.is_large_string(t):
         return pa.string()
-    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+    if (
+        pa.types.is_binary_view(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+    ):
         return pa.binary()
     if pa.types.is_dictionary(t):
         return _delta_type(t.value_type, column)
@@ -296,7 +301,10 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
     if pa.types.is_date64(t):
         return pa.date32()
     if pa.types.is_null(t):
-        raise DataError(f"column {column!r} has no type (all NULL)", hint="CAST it to a type, e.g. CAST(NULL AS INTEGER)")
+        raise DataError(
+            f"column {column!r} has no type (all NULL)",
+            hint="CAST it to a type, e.g. CAST(NULL AS INTEGER)",
+        )
     if pa.types.is_time(t) or pa.types.is_interval(t) or pa.types.is_duration(t):
         raise NotSupportedError(
             f"column {column!r} has type {t}, which Delta Lake cannot store",
@@ -304,7 +312,12 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
         )
     if pa.types.is_decimal(t) and t.precision > 38:
         return pa.float64()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
+    if (
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_fixed_size_list(t)
+    ):
         return pa.list_(pa.field("element", _delta_type(t.value_type, column), True))
     if pa.types.is_struct(t):
         return pa.struct([pa.field(f.name, _delta_type(f.type, column), True) for f in t])
@@ -322,7 +335,9 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
     seen: set[str] = set()
     for name in schema.names:
         if name.lower() in seen:
-            raise DataError(f"duplicate column name {name!r}", hint="give the columns distinct aliases")
+            raise DataError(
+                f"duplicate column name {name!r}", hint="give the columns distinct aliases"
+            )
         seen.add(name.lower())
     return pa.schema([pa.field(f.name, _delta_type(f.type, f.name), f.nullable) for f in schema])
 
@@ -339,7 +354,9 @@ def conform(reader: pa.RecordBatchReader, target: pa.Schema) -> pa.RecordBatchRe
                 if batch.column(name).null_count:
                     from lakesql.errors import IntegrityError
 
-                    raise IntegrityError(f"NOT NULL constraint failed: column {name!r} received NULL")
+                    raise IntegrityError(
+                        f"NOT NULL constraint failed: column {name!r} received NULL"
+                    )
             try:
                 yield batch.cast(target, safe=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:

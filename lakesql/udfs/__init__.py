@@ -52,10 +52,14 @@ def udf(
         if types is None:
             hints = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k != "return"}
             try:
-                types = [_PY_TYPES[v] if isinstance(v, type) else _PY_TYPES[eval(v, {})] for v in hints.values()]
+                types = [
+                    _PY_TYPES[v] if isinstance(v, type) else _PY_TYPES[eval(v, {})]
+                    for v in hints.values()
+                ]
             except (KeyError, NameError, SyntaxError) as e:
                 raise ProgrammingError(
-                    f"cannot infer the SQL types of {fn.__name__}'s parameters", hint="pass params=[...]"
+                    f"cannot infer the SQL types of {fn.__name__}'s parameters",
+                    hint="pass params=[...]",
                 ) from e
         spec = UdfSpec(
             name=(name or fn.__name__).lower(),
@@ -109,7 +113,9 @@ def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
     """Find 'module:function', first among the UDF folder's modules, then on sys.path."""
     module_name, sep, fn_name = target.partition(":")
     if not sep or not module_name or not fn_name:
-        raise ProgrammingError(f"invalid function target {target!r}", hint="write it as 'module:function'")
+        raise ProgrammingError(
+            f"invalid function target {target!r}", hint="write it as 'module:function'"
+        )
     module: Any
     candidate = Path(folder) / f"{module_name}.py" if folder else None
     if candidate is not None and candidate.is_file():

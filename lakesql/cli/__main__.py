@@ -1,0 +1,3 @@
+from lakesql.cli.main import main
+
+main()
