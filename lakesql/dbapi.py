@@ -177,7 +177,9 @@ class Cursor:
 
     def fetch_record_batch(self, rows_per_batch: int = 1_000_000) -> pa.RecordBatchReader:
         """The rows of the result as a stream of record batches (the result's first fetch)."""
-        return self._fetch_columns("fetch_record_batch", lambda r: r.to_arrow_reader(rows_per_batch))
+        return self._fetch_columns(
+            "fetch_record_batch", lambda r: r.to_arrow_reader(rows_per_batch)
+        )
 
     def fetchdf(self) -> Any:
         """All rows of the result as a pandas DataFrame (the result's first fetch)."""

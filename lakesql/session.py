@@ -20,6 +20,7 @@ from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
 from lakesql.dialect.dialect import is_own_statement_text, parse_statement
 from lakesql.engine.duckdb import Engine
 from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
+from lakesql.features import store as features
 from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
 from lakesql.udfs import UdfSpec, load_folder, resolve
@@ -47,6 +48,7 @@ class Session:
             reader=self.settings["delta_reader"],
         )
         self._stamps: dict[tuple[str, str], int] = {}
+        self._system_stamps: dict[str, int] = {}
         self._schemas: set[str] = {"main"}
         self._lock = threading.RLock()
         self._functions: dict[str, dict[str, Any]] = {}
@@ -82,6 +84,19 @@ class Session:
             for schema in list(self._schemas):
                 if schema not in schemas and schema != "main":
                     self.forget_schema(schema)
+            self._sync_system_tables()
+
+    def _sync_system_tables(self) -> None:
+        """Rebuild lakesql.<kind> system tables whose catalog folder changed."""
+        for kind, build in SYSTEM_TABLES.items():
+            try:
+                stamp = os.stat(self.warehouse.root / "_lakesql" / kind).st_mtime_ns
+            except FileNotFoundError:
+                stamp = 0
+            if self._system_stamps.get(kind) == stamp:
+                continue
+            self.engine.replace_table("lakesql", kind, build(self))
+            self._system_stamps[kind] = stamp
 
     def invalidate(self, ref: TableRef) -> None:
         """Forget what is known of `ref` so the next sync reads it again."""
@@ -137,13 +152,19 @@ class Session:
 
     def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
         self.sync()
+        original = ""
+        if "FEATURES_AT_TIME" in sql.upper():
+            try:
+                original, sql = sql, features.expand(self, cur, sql)
+            except E.CatalogError as e:
+                raise self._explain_missing(e) from e
         try:
             node = parse_statement(sql)
         except E.ParseError:
             if is_own_statement_text(sql):
                 raise
             node = None
-        ctx = Context(self, cur, sql, params)
+        ctx = Context(self, cur, sql, params, original)
         if node is not None:
             result = execute_node(ctx, node)
             if result is not None:
@@ -274,8 +295,20 @@ class Session:
         rows = [self._functions[k] for k in sorted(self._functions)]
         return pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in cols]))
 
+    def drop_model_for_cascade(self, name: str) -> None:
+        """Remove a model's registry entry and files (DROP FEATURE TABLE ... CASCADE)."""
+        import shutil
+
+        self.warehouse.delete_doc("models", name)
+        shutil.rmtree(
+            self.warehouse.root / "_models" / validate_name(name, "model name"), ignore_errors=True
+        )
+
     def close(self) -> None:
         self.engine.close()
+
+
+SYSTEM_TABLES = {"feature_tables": features.table_rows}
 
 
 def _is_command(node: Any) -> bool:

@@ -64,14 +64,26 @@ DATA: dict[str, str] = {
 
 # (id, query): every query has a deterministic row order.
 QUERIES: list[tuple[str, str]] = [
-    ("qualify", "SELECT dept, name FROM emp QUALIFY row_number() OVER (PARTITION BY dept ORDER BY id DESC) = 1 ORDER BY dept"),
-    ("group_by_all", "SELECT dept, count(*) AS n, sum(salary) AS total FROM emp GROUP BY ALL ORDER BY dept"),
+    (
+        "qualify",
+        "SELECT dept, name FROM emp QUALIFY row_number() OVER (PARTITION BY dept ORDER BY id DESC) = 1 ORDER BY dept",
+    ),
+    (
+        "group_by_all",
+        "SELECT dept, count(*) AS n, sum(salary) AS total FROM emp GROUP BY ALL ORDER BY dept",
+    ),
     ("order_by_all", "SELECT dept, name FROM emp ORDER BY ALL"),
     ("order_by_all_desc", "SELECT region, year, amount FROM sales ORDER BY ALL DESC"),
     ("pivot", "PIVOT sales ON quarter USING sum(amount) GROUP BY region ORDER BY region"),
-    ("pivot_in", "SELECT * FROM (PIVOT sales ON year IN (2023, 2024) USING sum(amount) GROUP BY region) ORDER BY region"),
+    (
+        "pivot_in",
+        "SELECT * FROM (PIVOT sales ON year IN (2023, 2024) USING sum(amount) GROUP BY region) ORDER BY region",
+    ),
     ("unpivot", "UNPIVOT wide ON jan, feb, mar INTO NAME month VALUE amount ORDER BY k, month"),
-    ("unpivot_columns", "SELECT * FROM (UNPIVOT wide ON COLUMNS(* EXCLUDE (k)) INTO NAME m VALUE v) ORDER BY ALL"),
+    (
+        "unpivot_columns",
+        "SELECT * FROM (UNPIVOT wide ON COLUMNS(* EXCLUDE (k)) INTO NAME m VALUE v) ORDER BY ALL",
+    ),
     (
         "asof_join",
         "SELECT t.sym, t.ts, t.qty, q.price FROM trades t ASOF JOIN quotes q ON t.sym = q.sym AND t.ts >= q.ts ORDER BY t.ts",
@@ -83,17 +95,35 @@ QUERIES: list[tuple[str, str]] = [
     ("list_transform", "SELECT id, list_transform(nums, x -> x * 10) FROM items ORDER BY id"),
     ("list_filter", "SELECT id, list_filter(nums, x -> x % 2 = 1) FROM items ORDER BY id"),
     ("list_comprehension", "SELECT id, [x * 2 FOR x IN nums IF x > 1] FROM items ORDER BY id"),
-    ("list_functions", "SELECT id, len(tags), list_sort(tags), list_contains(tags, 'red'), tags[1], nums[-1] FROM items ORDER BY id"),
+    (
+        "list_functions",
+        "SELECT id, len(tags), list_sort(tags), list_contains(tags, 'red'), tags[1], nums[-1] FROM items ORDER BY id",
+    ),
     ("list_reduce_unnest", "SELECT id, unnest(nums) AS n FROM items ORDER BY id, n"),
-    ("list_literal_agg", "SELECT dept, list(name ORDER BY name) FROM emp GROUP BY dept ORDER BY dept"),
-    ("struct_fields", "SELECT id, info.name, info['weight'], struct_extract(info, 'name') FROM items ORDER BY id"),
+    (
+        "list_literal_agg",
+        "SELECT dept, list(name ORDER BY name) FROM emp GROUP BY dept ORDER BY dept",
+    ),
+    (
+        "struct_fields",
+        "SELECT id, info.name, info['weight'], struct_extract(info, 'name') FROM items ORDER BY id",
+    ),
     ("struct_star", "SELECT id, info.* FROM items WHERE info IS NOT NULL ORDER BY id"),
     ("struct_build", "SELECT {'id': id, 'who': name} AS s FROM emp ORDER BY id"),
-    ("map_access", "SELECT id, attrs['size'], element_at(attrs, 'depth'), cardinality(attrs) FROM items ORDER BY id"),
+    (
+        "map_access",
+        "SELECT id, attrs['size'], element_at(attrs, 'depth'), cardinality(attrs) FROM items ORDER BY id",
+    ),
     ("map_keys_values", "SELECT id, map_keys(attrs), map_values(attrs) FROM items ORDER BY id"),
-    ("map_build", "SELECT map_from_entries([(dept, count(*))]) FROM emp GROUP BY dept ORDER BY dept"),
+    (
+        "map_build",
+        "SELECT map_from_entries([(dept, count(*))]) FROM emp GROUP BY dept ORDER BY dept",
+    ),
     ("exclude", "SELECT * EXCLUDE (hired, manager_id) FROM emp ORDER BY id"),
-    ("replace", "SELECT * REPLACE (upper(name) AS name, salary * 2 AS salary) FROM emp ORDER BY id"),
+    (
+        "replace",
+        "SELECT * REPLACE (upper(name) AS name, salary * 2 AS salary) FROM emp ORDER BY id",
+    ),
     ("columns_regex", "SELECT COLUMNS('^(id|name)$') FROM emp ORDER BY id"),
     ("columns_star_agg", "SELECT max(COLUMNS(* EXCLUDE (name, dept, hired))) FROM emp"),
     ("columns_lambda", "SELECT COLUMNS(c -> c LIKE '%a%') FROM wide ORDER BY k"),
@@ -107,7 +137,10 @@ QUERIES: list[tuple[str, str]] = [
                   ntile(2) OVER (ORDER BY id) AS tile
            FROM emp WINDOW w AS (PARTITION BY dept ORDER BY id) ORDER BY id""",
     ),
-    ("window_filter", "SELECT id, count(*) FILTER (WHERE salary > 80) OVER (ORDER BY id) FROM emp ORDER BY id"),
+    (
+        "window_filter",
+        "SELECT id, count(*) FILTER (WHERE salary > 80) OVER (ORDER BY id) FROM emp ORDER BY id",
+    ),
     (
         "recursive_cte",
         """WITH RECURSIVE chain(id, name, depth, path) AS (
@@ -117,7 +150,10 @@ QUERIES: list[tuple[str, str]] = [
                FROM emp e JOIN chain c ON e.manager_id = c.id
            ) SELECT * FROM chain ORDER BY depth, id""",
     ),
-    ("recursive_series", "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 5) SELECT sum(n) FROM s"),
+    (
+        "recursive_series",
+        "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 5) SELECT sum(n) FROM s",
+    ),
     (
         "strings",
         """SELECT name, upper(name), lower(name), length(name), reverse(name), name || '!' ,
@@ -127,22 +163,52 @@ QUERIES: list[tuple[str, str]] = [
                   printf('%05.1f', salary), string_split(dept || ',x', ','), concat_ws('/', dept, name)
            FROM emp ORDER BY id""",
     ),
-    ("string_agg", "SELECT dept, string_agg(name, ';' ORDER BY name) FROM emp GROUP BY dept ORDER BY dept"),
-    ("string_slicing", "SELECT name[1:2], name[-1:], split_part(dept, 'a', 1) FROM emp ORDER BY id"),
+    (
+        "string_agg",
+        "SELECT dept, string_agg(name, ';' ORDER BY name) FROM emp GROUP BY dept ORDER BY dept",
+    ),
+    (
+        "string_slicing",
+        "SELECT name[1:2], name[-1:], split_part(dept, 'a', 1) FROM emp ORDER BY id",
+    ),
     ("from_first", "FROM emp SELECT name, salary WHERE salary > 90 ORDER BY name"),
     ("from_only", "FROM sales ORDER BY region, year, quarter"),
     ("summarize", "SUMMARIZE emp"),
     ("summarize_query", "SUMMARIZE SELECT amount FROM sales"),
-    ("dates", "SELECT id, date_trunc('month', hired), year(hired), hired + INTERVAL 1 DAY, datediff('day', hired, DATE '2025-01-01') FROM emp ORDER BY id"),
-    ("timestamps", "SELECT sym, strftime(ts, '%H:%M:%S'), epoch(ts), time_bucket(INTERVAL '10 seconds', ts) FROM trades ORDER BY ts"),
-    ("grouping_sets", "SELECT region, year, sum(amount) FROM sales GROUP BY ROLLUP (region, year) ORDER BY region NULLS LAST, year NULLS LAST"),
-    ("distinct_on", "SELECT DISTINCT ON (dept) dept, name FROM emp ORDER BY dept, salary DESC NULLS LAST"),
-    ("positional_join", "SELECT e.id, w.k FROM (SELECT id FROM emp ORDER BY id LIMIT 2) e POSITIONAL JOIN (SELECT k FROM wide ORDER BY k) w ORDER BY e.id"),
+    (
+        "dates",
+        "SELECT id, date_trunc('month', hired), year(hired), hired + INTERVAL 1 DAY, datediff('day', hired, DATE '2025-01-01') FROM emp ORDER BY id",
+    ),
+    (
+        "timestamps",
+        "SELECT sym, strftime(ts, '%H:%M:%S'), epoch(ts), time_bucket(INTERVAL '10 seconds', ts) FROM trades ORDER BY ts",
+    ),
+    (
+        "grouping_sets",
+        "SELECT region, year, sum(amount) FROM sales GROUP BY ROLLUP (region, year) ORDER BY region NULLS LAST, year NULLS LAST",
+    ),
+    (
+        "distinct_on",
+        "SELECT DISTINCT ON (dept) dept, name FROM emp ORDER BY dept, salary DESC NULLS LAST",
+    ),
+    (
+        "positional_join",
+        "SELECT e.id, w.k FROM (SELECT id FROM emp ORDER BY id LIMIT 2) e POSITIONAL JOIN (SELECT k FROM wide ORDER BY k) w ORDER BY e.id",
+    ),
     ("lateral", "SELECT e.id, x.v FROM emp e, LATERAL (SELECT e.id * 2 AS v) x ORDER BY e.id"),
-    ("union_by_name", "SELECT id, name FROM emp WHERE id < 3 UNION ALL BY NAME SELECT name, id FROM emp WHERE id > 5 ORDER BY id"),
+    (
+        "union_by_name",
+        "SELECT id, name FROM emp WHERE id < 3 UNION ALL BY NAME SELECT name, id FROM emp WHERE id > 5 ORDER BY id",
+    ),
     ("pragma_table_info", "PRAGMA table_info('emp')"),
-    ("describe_query", "DESCRIBE SELECT emp.id, name, info FROM emp, items WHERE emp.id = items.id"),
-    ("any_value_arg_max", "SELECT dept, arg_max(name, salary), max_by(id, hired) FROM emp GROUP BY dept ORDER BY dept"),
+    (
+        "describe_query",
+        "DESCRIBE SELECT emp.id, name, info FROM emp, items WHERE emp.id = items.id",
+    ),
+    (
+        "any_value_arg_max",
+        "SELECT dept, arg_max(name, salary), max_by(id, hired) FROM emp GROUP BY dept ORDER BY dept",
+    ),
 ]
 
 
@@ -221,15 +287,20 @@ def test_set_and_current_setting(both) -> None:
         target.execute("SET default_order = 'desc'")
     sql = "SELECT current_setting('threads'), current_setting('default_order')"
     cur.execute(sql)
-    assert cur.fetchall() == duck.execute(sql).fetchall() == [(2, "desc")]
+    got = cur.fetchall()
+    assert got == duck.execute(sql).fetchall()
+    assert [(n, o.lower()) for n, o in got] == [(2, "desc")]
     # A setting changes query results in both the same way.
     sql = "SELECT id FROM emp ORDER BY id"
     cur.execute(sql)
     assert cur.fetchall() == duck.execute(sql).fetchall() == [(i,) for i in range(6, 0, -1)]
     for target in (cur, duck):
         target.execute("RESET default_order")
-    cur.execute("SELECT current_setting('default_order')")
-    assert cur.fetchall() == [("asc",)]
+    sql = "SELECT current_setting('default_order')"
+    cur.execute(sql)
+    assert cur.fetchall() == duck.execute(sql).fetchall()
+    cur.execute("SELECT id FROM emp ORDER BY id LIMIT 1")
+    assert cur.fetchall() == [(1,)]
 
 
 def test_pragma(both) -> None:
@@ -283,7 +354,12 @@ def test_copy_from_csv_into_lakesql_table(tmp_path: Path) -> None:
     assert cur.rowcount == 3
     assert delta.snapshot(path).version == before + 1
     cur.execute("SELECT * FROM scores ORDER BY id")
-    assert cur.fetchall() == [(1, "one", 0.5), (10, "ten", 1.5), (11, "eleven", None), (12, "twelve", 3.25)]
+    assert cur.fetchall() == [
+        (1, "one", 0.5),
+        (10, "ten", 1.5),
+        (11, "eleven", None),
+        (12, "twelve", 3.25),
+    ]
     cur.execute("DESCRIBE HISTORY scores")
     newest = cur.fetchall()[0]
     assert newest[2] == "COPY"
@@ -324,9 +400,15 @@ TIME_TRAVEL: list[tuple[str, str]] = [
         "SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM y), (SELECT count(*) FROM hist)",
     ),
     ("subquery_in", "SELECT id, val FROM hist WHERE id NOT IN (SELECT id FROM {v0}) ORDER BY id"),
-    ("subquery_from", "SELECT count(*), sum(val) FROM (SELECT * FROM {v1} EXCEPT SELECT * FROM hist) AS gone"),
+    (
+        "subquery_from",
+        "SELECT count(*), sum(val) FROM (SELECT * FROM {v1} EXCEPT SELECT * FROM hist) AS gone",
+    ),
     ("scalar_subquery", "SELECT id, val - (SELECT max(val) FROM {v0}) FROM hist ORDER BY id"),
-    ("exists", "SELECT id FROM {v1} AS o WHERE NOT EXISTS (SELECT 1 FROM hist c WHERE c.id = o.id) ORDER BY id"),
+    (
+        "exists",
+        "SELECT id FROM {v1} AS o WHERE NOT EXISTS (SELECT 1 FROM hist c WHERE c.id = o.id) ORDER BY id",
+    ),
 ]
 
 

@@ -10,8 +10,6 @@ case-folded in Python, once per distinct value) and NULL-safe: NULL in gives NUL
 
 from __future__ import annotations
 
-import unicodedata
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,7 +18,9 @@ from lakesql import udf
 
 # Combining diacritics (the marks NFKD splits off Latin, Greek and Cyrillic letters). Marks of
 # other scripts (Devanagari vowel signs, Arabic harakat, ...) carry meaning and are kept.
-_DIACRITICS = r"[\x{0300}-\x{036F}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}\x{20D0}-\x{20FF}\x{FE20}-\x{FE2F}]"
+_DIACRITICS = (
+    r"[\x{0300}-\x{036F}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}\x{20D0}-\x{20FF}\x{FE20}-\x{FE2F}]"
+)
 # Everything Python's str.isspace() accepts (RE2's \s is ASCII-only).
 _WHITESPACE = r"[\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}]+"
 # Apostrophes vanish inside words ("don't" -> "dont") instead of splitting them.

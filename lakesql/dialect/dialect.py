@@ -31,6 +31,11 @@ class LakeSQL(DuckDB):
         # hands the statement back to DuckDB's grammar.
         LAKESQL_STATEMENTS: tuple[tuple[tuple[str, ...], str], ...] = (
             (("DESCRIBE", "HISTORY"), "_parse_describe_history"),
+            (("DESCRIBE", "FEATURE", "TABLE"), "_parse_describe_feature_table"),
+            (("SHOW", "FEATURE", "TABLES"), "_parse_show_feature_tables"),
+            (("REFRESH", "FEATURE", "TABLE"), "_parse_refresh_feature_table"),
+            (("DROP", "FEATURE", "TABLE"), "_parse_drop_feature_table"),
+            (("CREATE",), "_parse_create_feature_table"),
             (("RESTORE", "TABLE"), "_parse_restore"),
             (("OPTIMIZE",), "_parse_optimize"),
             (("VACUUM",), "_parse_vacuum"),
@@ -93,6 +98,66 @@ class LakeSQL(DuckDB):
             return name.name.lower() if name else None
 
         # -- statements -------------------------------------------------------------------
+        def _parse_create_feature_table(self) -> exp.Expr | None:
+            # CREATE [OR REPLACE] FEATURE TABLE [IF NOT EXISTS] ft PRIMARY KEY (k, ...)
+            #   [TIMESTAMP KEY (ts)] [TTL INTERVAL '30 days'] [COMMENT 'text'] AS query
+            replace = self._match_text_seq("OR", "REPLACE")
+            if not self._match_text_seq("FEATURE", "TABLE"):
+                return None
+            exists = self._match_text_seq("IF", "NOT", "EXISTS")
+            table = self._expect_table()
+            if not self._match(TokenType.PRIMARY_KEY):
+                self.raise_error("expected PRIMARY KEY (column, ...)")
+            keys = self._parse_wrapped_id_vars()
+            timestamp_key = None
+            ttl = None
+            comment = None
+            while True:
+                if self._match_text_seq("TIMESTAMP", "KEY"):
+                    ts = self._parse_wrapped_id_vars()
+                    if len(ts) != 1:
+                        self.raise_error("TIMESTAMP KEY takes one column")
+                    timestamp_key = ts[0]
+                elif self._match_text_seq("TTL"):
+                    ttl = self._parse_bitwise()
+                    if not isinstance(ttl, exp.Interval):
+                        self.raise_error("expected TTL INTERVAL '<n> <unit>'")
+                elif self._match_text_seq("COMMENT"):
+                    comment = self._expect_string()
+                else:
+                    break
+            if not self._match(TokenType.ALIAS):
+                self.raise_error("expected AS query")
+            query = self._parse_ddl_select()
+            if query is None:
+                self.raise_error("expected a query after AS")
+            return lx.CreateFeatureTable(
+                this=table,
+                keys=keys,
+                timestamp_key=timestamp_key,
+                ttl=ttl,
+                comment=comment,
+                expression=query,
+                replace=replace or None,
+                exists=exists or None,
+            )
+
+        def _parse_refresh_feature_table(self) -> exp.Expr:
+            return lx.RefreshFeatureTable(this=self._expect_table())
+
+        def _parse_show_feature_tables(self) -> exp.Expr:
+            pattern = self._expect_string() if self._match(TokenType.LIKE) else None
+            return lx.ShowFeatureTables(this=pattern)
+
+        def _parse_describe_feature_table(self) -> exp.Expr:
+            return lx.DescribeFeatureTable(this=self._expect_table())
+
+        def _parse_drop_feature_table(self) -> exp.Expr:
+            exists = self._match_text_seq("IF", "EXISTS")
+            table = self._expect_table()
+            cascade = self._match_text_seq("CASCADE")
+            return lx.DropFeatureTable(this=table, exists=exists or None, cascade=cascade or None)
+
         def _parse_describe_history(self) -> exp.Expr:
             return lx.DescribeHistory(this=self._expect_table())
 
@@ -260,6 +325,39 @@ class LakeSQL(DuckDB):
                 f"CREATE{replace} FUNCTION {self.sql(e, 'this')}({params}) "
                 f"RETURNS {self.sql(e, 'returns')} LANGUAGE PYTHON AS {self.sql(e, 'target')}"
             )
+
+        def createfeaturetable_sql(self, e: lx.CreateFeatureTable) -> str:
+            parts = ["CREATE"]
+            if e.args.get("replace"):
+                parts.append("OR REPLACE")
+            parts.append("FEATURE TABLE")
+            if e.args.get("exists"):
+                parts.append("IF NOT EXISTS")
+            parts.append(self.sql(e, "this"))
+            parts.append(f"PRIMARY KEY ({self.expressions(e, key='keys', flat=True)})")
+            if e.args.get("timestamp_key"):
+                parts.append(f"TIMESTAMP KEY ({self.sql(e, 'timestamp_key')})")
+            if e.args.get("ttl"):
+                parts.append(f"TTL {self.sql(e, 'ttl')}")
+            if e.args.get("comment"):
+                parts.append(f"COMMENT {self.sql(e, 'comment')}")
+            parts.append(f"AS {self.sql(e, 'expression')}")
+            return " ".join(parts)
+
+        def refreshfeaturetable_sql(self, e: lx.RefreshFeatureTable) -> str:
+            return f"REFRESH FEATURE TABLE {self.sql(e, 'this')}"
+
+        def showfeaturetables_sql(self, e: lx.ShowFeatureTables) -> str:
+            like = f" LIKE {self.sql(e, 'this')}" if e.args.get("this") else ""
+            return f"SHOW FEATURE TABLES{like}"
+
+        def describefeaturetable_sql(self, e: lx.DescribeFeatureTable) -> str:
+            return f"DESCRIBE FEATURE TABLE {self.sql(e, 'this')}"
+
+        def dropfeaturetable_sql(self, e: lx.DropFeatureTable) -> str:
+            exists = " IF EXISTS" if e.args.get("exists") else ""
+            cascade = " CASCADE" if e.args.get("cascade") else ""
+            return f"DROP FEATURE TABLE{exists} {self.sql(e, 'this')}{cascade}"
 
         def setsetting_sql(self, e: lx.SetSetting) -> str:
             return f"SET lakesql.{e.name} = {self.sql(e, 'expression')}"

@@ -60,3 +60,32 @@ class ResetSetting(LakeStatement):
 
 class ShowSettings(LakeStatement):
     arg_types = {"this": False}
+
+
+class CreateFeatureTable(LakeStatement):
+    arg_types = {
+        "this": True,
+        "keys": True,
+        "timestamp_key": False,
+        "ttl": False,
+        "comment": False,
+        "expression": True,
+        "replace": False,
+        "exists": False,
+    }
+
+
+class RefreshFeatureTable(LakeStatement):
+    arg_types = {"this": True}
+
+
+class ShowFeatureTables(LakeStatement):
+    arg_types = {"this": False}  # LIKE pattern
+
+
+class DescribeFeatureTable(LakeStatement):
+    arg_types = {"this": True}
+
+
+class DropFeatureTable(LakeStatement):
+    arg_types = {"this": True, "exists": False, "cascade": False}

@@ -85,6 +85,38 @@ def translate(e: Exception, sql: str | None = None, con: Any = None) -> E.Error:
     return target(message, span=span)
 
 
+# DuckDB errors raised while a result streams reach Python as Arrow errors holding only the text.
+_STREAM_ERRORS: list[tuple[str, type[E.Error]]] = [
+    ("Conversion Error", E.DataError),
+    ("Out of Range Error", E.DataError),
+    ("Invalid Input Error", E.DataError),
+    ("Mismatch Type Error", E.DataError),
+    ("Constraint Error", E.IntegrityError),
+    ("INTERRUPT Error", E.OperationalError),
+    ("IO Error", E.OperationalError),
+]
+
+
+def guard_stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """`reader`, with a DuckDB error raised while reading it turned into the lakesql error."""
+
+    def gen() -> Any:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (OSError, pa.ArrowException) as e:
+                message = str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+                target = next(
+                    (cls for p, cls in _STREAM_ERRORS if message.startswith(p)), E.DatabaseError
+                )
+                raise target(message) from e
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, gen())
+
+
 def _parse_position(sql: str, con: Any) -> int:
     """The offset of a DuckDB syntax error, from json_serialize_sql (0 when unknown)."""
     try:
@@ -217,6 +249,18 @@ class Engine:
                 select.append(quote(col))
         return f"SELECT {', '.join(select)} FROM {source}"
 
+    def replace_table(self, schema: str, name: str, table: pa.Table) -> None:
+        """Replace DuckDB table schema.name by the rows of `table` (system tables)."""
+        with self._lock:
+            self.ensure_schema(schema)
+            self.con.register("__lakesql_system", table)
+            try:
+                self.con.execute(
+                    f"CREATE OR REPLACE TABLE {quote(schema)}.{quote(name)} AS SELECT * FROM __lakesql_system"
+                )
+            finally:
+                self.con.unregister("__lakesql_system")
+
     # -- types -------------------------------------------------------------------------------
     def duckdb_types(self, schema: pa.Schema) -> list[str]:
         """DuckDB type names for an Arrow schema."""
@@ -230,7 +274,7 @@ class Engine:
         select = ", ".join(f"CAST(NULL AS {t}) AS {quote(n)}" for n, t in columns)
         with self._lock:
             try:
-                return self.con.execute(f"SELECT {select} LIMIT 0").fetch_arrow_table().schema
+                return self.con.execute(f"SELECT {select} LIMIT 0").to_arrow_table().schema
             except duckdb.Error as e:
                 raise translate(e) from e
 

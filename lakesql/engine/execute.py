@@ -27,7 +27,8 @@ from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
-from lakesql.engine.duckdb import quote
+from lakesql.engine.duckdb import guard_stream, quote
+from lakesql.features import store as features
 from lakesql.storage import delta
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ class Context:
     cur: Any  # DuckDB cursor
     sql: str
     params: Any
+    original: str = ""  # the statement as the user wrote it, when `sql` is an expansion of it
+
+    @property
+    def statement(self) -> str:
+        """The text recorded in commit infos: what the user wrote."""
+        return self.original or self.sql
 
     @property
     def engine(self) -> Any:
@@ -113,7 +120,7 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
 
 def _stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
     rows = ctx.session.settings["batch_rows"]
-    return ctx.run(sql, params).fetch_record_batch(rows)
+    return guard_stream(ctx.run(sql, params).to_arrow_reader(rows))
 
 
 def _count(result: Any) -> int:
@@ -212,13 +219,13 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                     ref.path,
                     empty,
                     mode="overwrite",
-                    sql=ctx.sql,
+                    sql=ctx.statement,
                     operation=operation,
                     replace_schema=True,
                 )
             else:
                 delta.create_empty(
-                    ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.sql
+                    ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.statement
                 )
         else:
             start, end = query.meta.get(SPAN, (None, None))
@@ -240,7 +247,7 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                 ref.path,
                 delta.conform(reader, schema),
                 mode="overwrite" if exists else "error",
-                sql=ctx.sql,
+                sql=ctx.statement,
                 operation=operation + (" AS SELECT" if query is not None else ""),
                 partition_by=partition_by,
                 comment=comment,
@@ -307,6 +314,12 @@ def _drop(ctx: Context, node: exp.Drop) -> Result | None:
             f"{refs[0].qualified!r} is a Delta table, not a view", hint="use DROP TABLE"
         )
     for ref in refs:
+        if features.get(ctx.session, ref) is not None:
+            raise E.ProgrammingError(
+                f"{ref.qualified!r} is a feature table",
+                hint=f"use DROP FEATURE TABLE {ref.qualified}",
+            )
+    for ref in refs:
         if not wh.exists(ref):
             if node.args.get("exists"):
                 continue
@@ -338,7 +351,9 @@ def _alter(ctx: Context, node: exp.Alter) -> Result | None:
             if any(isinstance(c.kind, exp.NotNullColumnConstraint) for c in a.constraints):
                 raise E.NotSupportedError("a column added to an existing table must allow NULL")
             cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
-        delta.add_columns(ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.sql)
+        delta.add_columns(
+            ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.statement
+        )
         ctx.session.invalidate(ref)
         return Result(message="ALTER TABLE")
     if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
@@ -393,7 +408,7 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
             ref.path,
             reader,
             mode="overwrite" if overwrite else "append",
-            sql=ctx.sql,
+            sql=ctx.statement,
             operation=operation,
             read_version=snap.version if overwrite else None,
         )
@@ -418,7 +433,7 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
         count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage)]), stage, ref)
         if count:
             reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
-            delta.write(ref.path, reader, mode="append", sql=ctx.sql, operation="COPY")
+            delta.write(ref.path, reader, mode="append", sql=ctx.statement, operation="COPY")
     finally:
         _drop_stage(ctx, stage)
     ctx.session.invalidate(ref)
@@ -447,7 +462,7 @@ def _rewrite(
                 ref.path,
                 reader,
                 mode="overwrite",
-                sql=ctx.sql,
+                sql=ctx.statement,
                 operation=operation,
                 read_version=snap.version,
             )
@@ -514,7 +529,7 @@ def _restore(ctx: Context, node: lx.RestoreTable) -> Result:
     target: int | str = int(version.name) if version is not None else node.args["timestamp"].name
     if isinstance(target, str):
         target = _timestamp(target).isoformat()
-    delta.restore(ref.path, target, sql=ctx.sql)
+    delta.restore(ref.path, target, sql=ctx.statement)
     ctx.session.invalidate(ref)
     return Result(message="RESTORE")
 
@@ -528,7 +543,7 @@ def _optimize(ctx: Context, node: lx.Optimize) -> Result:
             raise E.ProgrammingError(
                 f"ZORDER column {c!r} is not in {ref.qualified!r}", hint=E.suggest(c, names)
             )
-    metrics = delta.optimize(ref.path, zorder, sql=ctx.sql)
+    metrics = delta.optimize(ref.path, zorder, sql=ctx.statement)
     ctx.session.invalidate(ref)
     keep = {
         k: metrics.get(k)
@@ -543,7 +558,7 @@ def _vacuum(ctx: Context, node: lx.Vacuum) -> Result:
     hours = int(retain.name) if retain is not None else None
     if hours is not None and hours < 0:
         raise E.ProgrammingError("RETAIN needs a number of hours >= 0")
-    files = delta.vacuum(ref.path, hours, dry_run=bool(node.args.get("dry_run")), sql=ctx.sql)
+    files = delta.vacuum(ref.path, hours, dry_run=bool(node.args.get("dry_run")), sql=ctx.statement)
     ctx.session.invalidate(ref)
     return ctx.rows(pa.table({"path": pa.array(sorted(files), pa.string())}))
 
@@ -604,7 +619,7 @@ def _create_function(ctx: Context, node: lx.CreatePythonFunction) -> Result:
         returns=node.args["returns"].sql(dialect="duckdb"),
         target=node.args["target"].name,
         replace=bool(node.args.get("replace")),
-        sql=ctx.sql,
+        sql=ctx.statement,
     )
     return Result(message="CREATE FUNCTION")
 
@@ -693,6 +708,11 @@ EXECUTORS: list[tuple[type[exp.Expr], Executor]] = [
     (lx.SetSetting, _set_setting),
     (lx.ResetSetting, _reset_setting),
     (lx.ShowSettings, _show_settings),
+    (lx.CreateFeatureTable, features.create),
+    (lx.RefreshFeatureTable, features.refresh),
+    (lx.ShowFeatureTables, features.show),
+    (lx.DescribeFeatureTable, features.describe),
+    (lx.DropFeatureTable, features.drop),
 ]
 
 

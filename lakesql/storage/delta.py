@@ -178,6 +178,15 @@ def write(
         ConflictError, DataError, OperationalError.
     """
 
+    failure: list[Error] = []  # a lakesql error raised by `data`, which delta-rs turns into text
+
+    def relay() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from batches(data)
+        except Error as e:
+            failure.append(e)
+            raise
+
     def go() -> int:
         target: str | DeltaTable = path
         if read_version is not None:
@@ -185,7 +194,7 @@ def write(
         writer: Any = write_deltalake  # `mode` is checked by the callers, not per overload
         writer(
             target,
-            data,
+            pa.RecordBatchReader.from_batches(data.schema, relay()),
             mode=mode,
             partition_by=partition_by or None,
             description=comment,
@@ -194,7 +203,12 @@ def write(
         )
         return DeltaTable(path).version()
 
-    return _guard(path, go)
+    try:
+        return _guard(path, go)
+    except Error as e:
+        if failure and e is not failure[0]:
+            raise failure[0] from e
+        raise
 
 
 def history(path: str) -> list[dict[str, Any]]:
@@ -232,16 +246,29 @@ def optimize(path: str, zorder: list[str], *, sql: str) -> dict[str, Any]:
 
 
 def vacuum(path: str, retain_hours: int | None, *, dry_run: bool, sql: str) -> list[str]:
-    """Delete files no longer referenced by versions younger than the retention."""
+    """Delete files no longer referenced by versions younger than the retention.
+
+    Returns the files (relative to the table folder) deleted, or that a dry run would delete.
+    delta-rs lists the files of old tombstones on every run, even once they are gone: those are
+    left out, and a vacuum with nothing on disk to delete commits nothing.
+    """
 
     def go() -> list[str]:
         dt = DeltaTable(path)
-        return dt.vacuum(
+        listed = dt.vacuum(
+            retention_hours=retain_hours, dry_run=True, enforce_retention_duration=False
+        )
+        on_disk = [Path(path, f) for f in listed]
+        found = [str(p.relative_to(path)) for p in on_disk if p.exists()]
+        if dry_run or not found:
+            return found
+        dt.vacuum(
             retention_hours=retain_hours,
-            dry_run=dry_run,
+            dry_run=False,
             enforce_retention_duration=False,
             commit_properties=_props(sql, "VACUUM"),
         )
+        return found
 
     return _guard(path, go)
 
@@ -363,3 +390,37 @@ def conform(reader: pa.RecordBatchReader, target: pa.Schema) -> pa.RecordBatchRe
                 raise DataError(f"cannot store the rows in the table's types: {e}") from e
 
     return pa.RecordBatchReader.from_batches(target, gen())
+
+
+def upsert(
+    path: str, data: pa.RecordBatchReader, keys: list[str], *, sql: str, operation: str
+) -> int:
+    """Make the table's rows equal `data`, matching rows by `keys`, in one commit.
+
+    Rows whose values did not change are not rewritten; rows missing from `data` are deleted.
+    Returns the new version.
+    """
+
+    def col(alias: str, name: str) -> str:
+        return f'{alias}."{name}"'
+
+    def go() -> int:
+        dt = DeltaTable(path)
+        names = data.schema.names
+        on = " AND ".join(f"{col('t', k)} = {col('s', k)}" for k in keys)
+        changed = " OR ".join(
+            f"{col('t', c)} IS DISTINCT FROM {col('s', c)}" for c in names if c not in keys
+        )
+        merger = dt.merge(
+            source=data,
+            predicate=on,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_props(sql, operation),
+        )
+        if changed:
+            merger = merger.when_matched_update_all(predicate=changed)
+        merger.when_not_matched_insert_all().when_not_matched_by_source_delete().execute()
+        return DeltaTable(path).version()
+
+    return _guard(path, go)
