@@ -98,3 +98,20 @@ def test_version_and_info(tmp_path: Path) -> None:
     info = lakesql("info", cwd=tmp_path)
     assert info.returncode == 0
     assert "duckdb: 1.5.5" in info.stdout and "delta reads: delta extension" in info.stdout
+
+
+def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parent.parent
+    shutil.copytree(repo / "sql", tmp_path / "sql")
+    out = lakesql("run", "sql/examples/quickstart.sql", "-f", "csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "cultivar_0,2024-01-03 00:00:00,13.827,5.689,7" in out.stdout
+    assert "cultivar_2,2024-01-03 00:00:00,,," in out.stdout  # nothing known yet at that time
+    # the refresh committed exactly one new version of the feature table
+    hist = lakesql("-c", "DESCRIBE HISTORY lab.cultivar_profile", "-f", "json", cwd=tmp_path)
+    assert [(h["version"], h["operation"]) for h in json.loads(hist.stdout)] == [
+        (1, "REFRESH FEATURE TABLE"),
+        (0, "CREATE FEATURE TABLE"),
+    ]

@@ -516,7 +516,7 @@ def test_vacuum(wh: Wh) -> None:
         h["sql"] == "VACUUM vac RETAIN 0 HOURS" and h["operation"] == "VACUUM" for h in new
     )
     # Older versions lost their files: reading one fails with a lakesql error.
-    with pytest.raises(lakesql.Error, match="VACUUM|vacuum"):
+    with pytest.raises(lakesql.Error, match=r"VACUUM|vacuum"):
         wh.run("SELECT * FROM vac VERSION AS OF 2")
     # Nothing left to remove, and nothing to commit.
     version = wh.version("vac")

@@ -203,14 +203,14 @@ def test_lookup_errors(cur: Any) -> None:
     )
     with pytest.raises(
         lakesql.ProgrammingError,
-        match="'total' of 'main.spend2' clashes with a column of 'main.spend'",
+        match=r"'total' of 'main\.spend2' clashes with a column of 'main\.spend'",
     ):
         cur.execute("SELECT * FROM ML.FEATURES_AT_TIME(TABLE orders, FEATURES spend, spend2)")
     with pytest.raises(lakesql.ProgrammingError, match="no column 'cid'"):
         cur.execute(
             "SELECT * FROM ML.FEATURES_AT_TIME((SELECT 1 AS id, now() AS ts), FEATURES spend)"
         )
-    with pytest.raises(lakesql.UnknownObjectError, match="feature table 'main.spnd'"):
+    with pytest.raises(lakesql.UnknownObjectError, match=r"feature table 'main\.spnd'"):
         cur.execute("SELECT * FROM ML.FEATURES_AT_TIME(TABLE orders, FEATURES spnd)")
     with pytest.raises(lakesql.ProgrammingError, match="unknown argument 'tll'"):
         cur.execute(

@@ -409,7 +409,7 @@ def upsert(
         names = data.schema.names
         on = " AND ".join(f"{col('t', k)} = {col('s', k)}" for k in keys)
         changed = " OR ".join(
-            f"{col('t', c)} IS DISTINCT FROM {col('s', c)}" for c in names if c not in keys
+            f"({col('t', c)} IS DISTINCT FROM {col('s', c)})" for c in names if c not in keys
         )
         merger = dt.merge(
             source=data,

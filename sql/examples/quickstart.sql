@@ -43,3 +43,39 @@ GROUP BY ALL ORDER BY ALL;
 
 -- 5. The table's history: one row per commit, with the statement that made it.
 DESCRIBE HISTORY lab.wine;
+
+-- 6. A feature table: per cultivar, the running averages known at each measurement.
+--    The one stored query serves training and inference alike.
+CREATE OR REPLACE FEATURE TABLE lab.cultivar_profile
+    PRIMARY KEY (cultivar)
+    TIMESTAMP KEY (measured_at)
+    TTL INTERVAL 30 DAYS
+    COMMENT 'running means per cultivar, as known at each measurement'
+AS SELECT cultivar, measured_at,
+          round(avg(alcohol) OVER w, 3) AS cultivar_avg_alcohol,
+          round(avg(color_intensity) OVER w, 3) AS cultivar_avg_color,
+          count(*) OVER w AS cultivar_samples
+   FROM lab.wine
+   WINDOW w AS (PARTITION BY cultivar ORDER BY measured_at);
+
+SHOW FEATURE TABLES;
+
+-- 7. Point-in-time lookup: each tasting sees only what was known at its own time.
+SELECT * FROM ML.FEATURES_AT_TIME(
+    (SELECT * FROM (VALUES ('cultivar_0', TIMESTAMP '2024-01-03 00:00:00'),
+                           ('cultivar_0', TIMESTAMP '2024-02-15 00:00:00'),
+                           ('cultivar_2', TIMESTAMP '2024-01-03 00:00:00'),
+                           ('cultivar_2', TIMESTAMP '2024-02-15 00:00:00'))
+        AS tastings(cultivar, tasted_at)),
+    FEATURES lab.cultivar_profile,
+    time_column => 'tasted_at')
+ORDER BY cultivar, tasted_at;
+
+-- 8. A new measurement arrives: REFRESH recomputes the definition and upserts in one version.
+INSERT INTO lab.wine BY NAME
+SELECT 1001 AS wine_id, 'cultivar_0' AS cultivar, TIMESTAMP '2024-03-02 08:00:00' AS measured_at,
+       14.1 AS alcohol, 1.9 AS malic_acid, 2.4 AS ash, 16.0 AS alcalinity_of_ash, 110.0 AS magnesium,
+       2.9 AS total_phenols, 3.1 AS flavanoids, 0.3 AS nonflavanoid_phenols, 2.0 AS proanthocyanins,
+       5.9 AS color_intensity, 1.0 AS hue, 3.2 AS od280_od315, 1100.0 AS proline;
+REFRESH FEATURE TABLE lab.cultivar_profile;
+DESCRIBE FEATURE TABLE lab.cultivar_profile;
