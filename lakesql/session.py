@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_t
 from lakesql.features import store as features
 from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
-from lakesql.udfs import UdfSpec, load_folder, resolve
+from lakesql.udfs import UdfSpec, first_doc_line, load_folder, resolve
 
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 
@@ -242,10 +243,21 @@ class Session:
         for name, doc in self.warehouse.docs("functions").items():
             try:
                 fn = resolve(doc["target"], self.udf_folder)
-            except E.Error:
-                continue  # the module is not importable here; CREATE FUNCTION told its creator
+            except E.Error as e:  # importable where it was created, not here
+                warnings.warn(
+                    f"lakesql: function {name!r} is not available in this session: {e}",
+                    stacklevel=2,
+                )
+                continue
             self._register(
-                UdfSpec(name, tuple(doc["params"]), doc["returns"], fn, origin=doc["target"]),
+                UdfSpec(
+                    name,
+                    tuple(doc["params"]),
+                    doc["returns"],
+                    fn,
+                    doc=first_doc_line(fn),
+                    origin=doc["target"],
+                ),
                 kind="catalog",
             )
 
@@ -269,7 +281,10 @@ class Session:
                 f"function {name!r} already exists", hint="use CREATE OR REPLACE FUNCTION"
             )
         fn = resolve(target, self.udf_folder)
-        self._register(UdfSpec(name, tuple(params), returns, fn, origin=target), kind="catalog")
+        self._register(
+            UdfSpec(name, tuple(params), returns, fn, doc=first_doc_line(fn), origin=target),
+            kind="catalog",
+        )
         self.warehouse.put_doc(
             "functions", name, {"params": params, "returns": returns, "target": target, "sql": sql}
         )

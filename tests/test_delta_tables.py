@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class Wh:
         self.con = lakesql.connect(str(root))
         self.cur = self.con.cursor()
 
-    def run(self, sql: str, params: Any = None) -> lakesql.dbapi.Cursor:  # type: ignore[name-defined]
+    def run(self, sql: str, params: Any = None) -> Any:
         return self.cur.execute(sql, params)
 
     def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -108,9 +109,9 @@ def test_create_table_columns_not_null_partition_comment(wh: Wh, plain_duckdb) -
     uris = deltalake.DeltaTable(wh.path("sales")).file_uris()
     assert any("region=eu" in u for u in uris) and any("region=us" in u for u in uris)
     expected = [
-        (1, "eu", __import__("decimal").Decimal("1.50"), dt.date(2024, 1, 1)),
-        (2, "us", __import__("decimal").Decimal("2.25"), None),
-        (3, None, __import__("decimal").Decimal("0.00"), None),
+        (1, "eu", Decimal("1.50"), dt.date(2024, 1, 1)),
+        (2, "us", Decimal("2.25"), None),
+        (3, None, Decimal("0.00"), None),
     ]
     assert wh.rows("SELECT * FROM sales ORDER BY id") == expected
     assert delta_scan(plain_duckdb, wh.path("sales"), "id") == expected
@@ -149,7 +150,7 @@ def test_create_table_as_query_with_column_types(wh: Wh) -> None:
 def test_create_or_replace(wh: Wh) -> None:
     wh.run("CREATE TABLE r AS SELECT 1 AS a")
     wh.run("CREATE OR REPLACE TABLE r AS SELECT 'x' AS b, 2.5 AS c")
-    assert wh.rows("SELECT * FROM r") == [("x", __import__("decimal").Decimal("2.5"))]
+    assert wh.rows("SELECT * FROM r") == [("x", Decimal("2.5"))]
     assert [r[0] for r in wh.rows("DESCRIBE r")] == ["b", "c"]
     assert wh.version("r") == 1
     assert wh.rows("SELECT * FROM r VERSION AS OF 0") == [(1,)]

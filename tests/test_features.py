@@ -247,3 +247,18 @@ def test_drop_refused_while_a_model_depends(cur: Any, tmp_path: Path) -> None:
     assert rows(cur, "SELECT models FROM lakesql.feature_tables") == [(["churn"],)]
     cur.execute("DROP FEATURE TABLE spend CASCADE")
     assert con.session.warehouse.get_doc("models", "churn") is None
+
+
+def test_lookup_api_records_versions(cur: Any) -> None:
+    from lakesql.features.store import lookup_sql
+
+    make_orders(cur)
+    cur.execute(FEATURE_SQL)
+    cur.execute("INSERT INTO orders VALUES (2, TIMESTAMP '2024-01-04', 3.0)")
+    cur.execute("REFRESH FEATURE TABLE spend")
+    session = cur.connection.session
+    sql, used = lookup_sql(
+        session, cur._duck, "SELECT 2 AS cid, TIMESTAMP '2024-01-05' AS ts", ["spend"]
+    )
+    assert used == [{"table": "main.spend", "version": 1, "features": ["total"]}]
+    assert rows(cur, sql) == [(2, dt.datetime(2024, 1, 5), 10)]

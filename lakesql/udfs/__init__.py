@@ -76,7 +76,10 @@ def udf(
 
 
 def _import_file(path: Path) -> Any:
-    module_name = f"lakesql_udfs.{path.stem}"
+    import hashlib
+
+    folder_id = hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:8]
+    module_name = f"lakesql_udfs_{folder_id}.{path.stem}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -107,6 +110,11 @@ def load_folder(folder: str | Path) -> list[UdfSpec]:
             if isinstance(spec, UdfSpec):
                 specs.append(spec)
     return specs
+
+
+def first_doc_line(fn: Callable[..., Any]) -> str:
+    """The first line of a function's docstring (shown by SHOW FUNCTIONS)."""
+    return (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
 
 
 def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
