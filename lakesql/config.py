@@ -74,6 +74,13 @@ SETTINGS: dict[str, Setting] = {
             "text",
         ),
         Setting(
+            "progress",
+            _to_bool,
+            False,
+            "Show a progress bar on stderr while TRAIN runs.",
+            "boolean",
+        ),
+        Setting(
             "batch_rows",
             _to_int,
             1_000_000,

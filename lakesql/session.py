@@ -22,6 +22,7 @@ from lakesql.dialect.dialect import is_own_statement_text, parse_statement
 from lakesql.engine.duckdb import Engine
 from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
 from lakesql.features import store as features
+from lakesql.ml import registry
 from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
 from lakesql.udfs import UdfSpec, first_doc_line, load_folder, resolve
@@ -89,15 +90,21 @@ class Session:
 
     def _sync_system_tables(self) -> None:
         """Rebuild lakesql.<kind> system tables whose catalog folder changed."""
-        for kind, build in SYSTEM_TABLES.items():
+        for table, (kind, build) in SYSTEM_TABLES.items():
             try:
                 stamp = os.stat(self.warehouse.root / "_lakesql" / kind).st_mtime_ns
             except FileNotFoundError:
                 stamp = 0
-            if self._system_stamps.get(kind) == stamp:
+            if self._system_stamps.get(table) == stamp:
                 continue
-            self.engine.replace_table("lakesql", kind, build(self))
-            self._system_stamps[kind] = stamp
+            self.engine.replace_table("lakesql", table, build(self))
+            self._system_stamps[table] = stamp
+
+    def models_changed(self) -> None:
+        """The registry changed: rebuild the model system tables at the next statement."""
+        for table, (kind, _) in SYSTEM_TABLES.items():
+            if kind == "models" or table == "feature_tables":
+                self._system_stamps.pop(table, None)
 
     def invalidate(self, ref: TableRef) -> None:
         """Forget what is known of `ref` so the next sync reads it again."""
@@ -312,18 +319,20 @@ class Session:
 
     def drop_model_for_cascade(self, name: str) -> None:
         """Remove a model's registry entry and files (DROP FEATURE TABLE ... CASCADE)."""
-        import shutil
-
-        self.warehouse.delete_doc("models", name)
-        shutil.rmtree(
-            self.warehouse.root / "_models" / validate_name(name, "model name"), ignore_errors=True
-        )
+        registry.drop(self.warehouse, name, None)
+        self.models_changed()
 
     def close(self) -> None:
         self.engine.close()
 
 
-SYSTEM_TABLES = {"feature_tables": features.table_rows}
+# system table -> (catalog folder whose changes rebuild it, builder)
+SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
+    "feature_tables": ("feature_tables", features.table_rows),
+    "models": ("models", lambda s: registry.models_table(s.warehouse)),
+    "model_versions": ("models", lambda s: registry.versions_table(s.warehouse)),
+    "trials": ("models", lambda s: registry.trials_table(s.warehouse)),
+}
 
 
 def _is_command(node: Any) -> bool:

@@ -240,25 +240,17 @@ def test_plain_key_lookup_and_drop(cur: Any, tmp_path: Path) -> None:
 def test_drop_refused_while_a_model_depends(cur: Any, tmp_path: Path) -> None:
     make_orders(cur)
     cur.execute(FEATURE_SQL)
-    con = cur.connection
-    con.session.warehouse.put_doc("models", "churn", {"feature_tables": ["main.spend"]})
+    cur.execute(
+        "CREATE TABLE labels AS SELECT 1 + (i % 2) AS cid, TIMESTAMP '2024-01-06' + INTERVAL (i) HOUR AS ts, "
+        "(i % 3 = 0) AS churned, i::DOUBLE AS noise FROM range(60) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML churn PREDICT churned FROM labels WITH FEATURES spend "
+        "OPTIONS (time_budget = 2, max_trials = 2, estimators = ['lgbm'])"
+    )
+    assert rows(cur, "SELECT models FROM lakesql.feature_tables") == [(["churn"],)]
     with pytest.raises(lakesql.CatalogError, match="used by model"):
         cur.execute("DROP FEATURE TABLE spend")
-    assert rows(cur, "SELECT models FROM lakesql.feature_tables") == [(["churn"],)]
     cur.execute("DROP FEATURE TABLE spend CASCADE")
-    assert con.session.warehouse.get_doc("models", "churn") is None
-
-
-def test_lookup_api_records_versions(cur: Any) -> None:
-    from lakesql.features.store import lookup_sql
-
-    make_orders(cur)
-    cur.execute(FEATURE_SQL)
-    cur.execute("INSERT INTO orders VALUES (2, TIMESTAMP '2024-01-04', 3.0)")
-    cur.execute("REFRESH FEATURE TABLE spend")
-    session = cur.connection.session
-    sql, used = lookup_sql(
-        session, cur._duck, "SELECT 2 AS cid, TIMESTAMP '2024-01-05' AS ts", ["spend"]
-    )
-    assert used == [{"table": "main.spend", "version": 1, "features": ["total"]}]
-    assert rows(cur, sql) == [(2, dt.datetime(2024, 1, 5), 10)]
+    assert rows(cur, "SELECT count(*) FROM lakesql.models") == [(0,)]
+    assert not (tmp_path / "wh" / "_models" / "churn").exists()

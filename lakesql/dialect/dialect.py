@@ -31,6 +31,14 @@ class LakeSQL(DuckDB):
         # hands the statement back to DuckDB's grammar.
         LAKESQL_STATEMENTS: tuple[tuple[tuple[str, ...], str], ...] = (
             (("DESCRIBE", "HISTORY"), "_parse_describe_history"),
+            (("TRAIN",), "_parse_train"),
+            (("RETRAIN", "MODEL"), "_parse_retrain"),
+            (("SHOW", "MODELS"), "_parse_show_models"),
+            (("SHOW", "VERSIONS", "IN", "MODEL"), "_parse_show_versions"),
+            (("SHOW", "TRIALS", "IN", "MODEL"), "_parse_show_trials"),
+            (("DESCRIBE", "MODEL"), "_parse_describe_model"),
+            (("ALTER", "MODEL"), "_parse_alter_model"),
+            (("DROP", "MODEL"), "_parse_drop_model"),
             (("DESCRIBE", "FEATURE", "TABLE"), "_parse_describe_feature_table"),
             (("SHOW", "FEATURE", "TABLES"), "_parse_show_feature_tables"),
             (("REFRESH", "FEATURE", "TABLE"), "_parse_refresh_feature_table"),
@@ -98,6 +106,116 @@ class LakeSQL(DuckDB):
             return name.name.lower() if name else None
 
         # -- statements -------------------------------------------------------------------
+        def _model_name(self) -> exp.Expr:
+            name = self._parse_id_var(any_token=False)
+            if name is None:
+                self.raise_error("expected a model name")
+            return name
+
+        def _parse_version_number(self) -> exp.Expr | None:
+            return self._expect_number() if self._match_text_seq("VERSION") else None
+
+        def _parse_option(self) -> exp.Expr:
+            name = self._parse_id_var(any_token=True)
+            if name is None:
+                self.raise_error("expected an option name")
+            if not (self._match(TokenType.EQ) or self._match(TokenType.FARROW)):
+                self.raise_error(f"expected = after option {name.name}")
+            value = self._parse_bitwise()
+            if value is None:
+                self.raise_error(f"expected a value for option {name.name}")
+            return lx.Option(this=name, expression=value)
+
+        def _parse_train(self) -> exp.Expr | None:
+            # TRAIN [OR REPLACE] AUTOML [MODEL] m PREDICT label FROM t [VERSION AS OF n] | (query)
+            #   [WITH FEATURES ft, ...] [OPTIONS (name = value, ...)]
+            replace = self._match_text_seq("OR", "REPLACE")
+            if not self._match_text_seq("AUTOML"):
+                self.raise_error("expected AUTOML after TRAIN")
+            self._match_text_seq("MODEL")
+            name = self._model_name()
+            if not self._match_text_seq("PREDICT"):
+                self.raise_error("expected PREDICT label_column")
+            label = self._parse_id_var(any_token=True)
+            if label is None:
+                self.raise_error("expected the label column after PREDICT")
+            if not self._match(TokenType.FROM):
+                self.raise_error("expected FROM table or FROM (query)")
+            source: exp.Expr | None
+            if self._match(TokenType.L_PAREN, advance=False):
+                first = (
+                    self._tokens[self._index + 1] if self._index + 1 < len(self._tokens) else None
+                )
+                source = self._parse_wrapped(self._parse_select)
+                if source is not None and first is not None:
+                    source.meta[SPAN] = (first.start, self._prev.start)
+            else:
+                source = self._parse_table_parts()
+                if isinstance(source, exp.Table):
+                    version = self._parse_version()
+                    if version is not None:
+                        source.set("version", version)
+            if source is None:
+                self.raise_error("expected a table or a (query) after FROM")
+            features = None
+            if self._match_text_seq("WITH", "FEATURES"):
+                features = self._parse_csv(self._parse_table_parts)
+            options = None
+            if self._match_text_seq("OPTIONS"):
+                options = self._parse_wrapped_csv(self._parse_option)
+            return lx.TrainAutoML(
+                this=name,
+                label=label,
+                source=source,
+                features=features,
+                options=options,
+                replace=replace or None,
+            )
+
+        def _parse_retrain(self) -> exp.Expr:
+            name = self._model_name()
+            version = None
+            if self._match_text_seq("REPRODUCE"):
+                if not self._match_text_seq("VERSION"):
+                    self.raise_error("expected REPRODUCE VERSION n")
+                version = self._expect_number()
+            return lx.RetrainModel(this=name, version=version)
+
+        def _parse_show_models(self) -> exp.Expr:
+            pattern = self._expect_string() if self._match(TokenType.LIKE) else None
+            return lx.ShowModels(this=pattern)
+
+        def _parse_show_versions(self) -> exp.Expr:
+            return lx.ShowVersions(this=self._model_name())
+
+        def _parse_show_trials(self) -> exp.Expr:
+            name = self._model_name()
+            return lx.ShowTrials(this=name, version=self._parse_version_number())
+
+        def _parse_describe_model(self) -> exp.Expr:
+            name = self._model_name()
+            return lx.DescribeModel(this=name, version=self._parse_version_number())
+
+        def _parse_alter_model(self) -> exp.Expr:
+            name = self._model_name()
+            if self._match_text_seq("SET", "ALIAS"):
+                alias = self._parse_id_var(any_token=True)
+                if not self._match_text_seq("VERSION"):
+                    self.raise_error("expected VERSION n")
+                return lx.AlterModelAlias(this=name, alias=alias, version=self._expect_number())
+            if self._match_text_seq("UNSET", "ALIAS"):
+                alias = self._parse_id_var(any_token=True)
+                return lx.AlterModelAlias(this=name, alias=alias, unset=True)
+            self.raise_error("expected SET ALIAS a VERSION n or UNSET ALIAS a")
+            raise AssertionError
+
+        def _parse_drop_model(self) -> exp.Expr:
+            exists = self._match_text_seq("IF", "EXISTS")
+            name = self._model_name()
+            return lx.DropModel(
+                this=name, version=self._parse_version_number(), exists=exists or None
+            )
+
         def _parse_create_feature_table(self) -> exp.Expr | None:
             # CREATE [OR REPLACE] FEATURE TABLE [IF NOT EXISTS] ft PRIMARY KEY (k, ...)
             #   [TIMESTAMP KEY (ts)] [TTL INTERVAL '30 days'] [COMMENT 'text'] AS query
@@ -358,6 +476,58 @@ class LakeSQL(DuckDB):
             exists = " IF EXISTS" if e.args.get("exists") else ""
             cascade = " CASCADE" if e.args.get("cascade") else ""
             return f"DROP FEATURE TABLE{exists} {self.sql(e, 'this')}{cascade}"
+
+        def version_sql(self, e: exp.Version) -> str:
+            return f"{e.name} {e.text('kind')} {self.sql(e, 'expression')}"
+
+        def trainautoml_sql(self, e: lx.TrainAutoML) -> str:
+            replace = " OR REPLACE" if e.args.get("replace") else ""
+            source = e.args["source"]
+            src = self.sql(source) if isinstance(source, exp.Table) else f"({self.sql(source)})"
+            text = f"TRAIN{replace} AUTOML {self.sql(e, 'this')} PREDICT {self.sql(e, 'label')} FROM {src}"
+            if e.args.get("features"):
+                text += f" WITH FEATURES {self.expressions(e, key='features', flat=True)}"
+            if e.args.get("options"):
+                text += f" OPTIONS ({self.expressions(e, key='options', flat=True)})"
+            return text
+
+        def option_sql(self, e: lx.Option) -> str:
+            return f"{self.sql(e, 'this')} = {self.sql(e, 'expression')}"
+
+        def retrainmodel_sql(self, e: lx.RetrainModel) -> str:
+            tail = f" REPRODUCE VERSION {self.sql(e, 'version')}" if e.args.get("version") else ""
+            return f"RETRAIN MODEL {self.sql(e, 'this')}{tail}"
+
+        def modelref_sql(self, e: lx.ModelRef) -> str:
+            if e.args.get("version"):
+                return f"{self.sql(e, 'this')} VERSION {self.sql(e, 'version')}"
+            if e.args.get("alias"):
+                return f"{self.sql(e, 'this')} ALIAS {self.sql(e, 'alias')}"
+            return self.sql(e, "this")
+
+        def showmodels_sql(self, e: lx.ShowModels) -> str:
+            return "SHOW MODELS" + (f" LIKE {self.sql(e, 'this')}" if e.args.get("this") else "")
+
+        def showversions_sql(self, e: lx.ShowVersions) -> str:
+            return f"SHOW VERSIONS IN MODEL {self.sql(e, 'this')}"
+
+        def showtrials_sql(self, e: lx.ShowTrials) -> str:
+            tail = f" VERSION {self.sql(e, 'version')}" if e.args.get("version") else ""
+            return f"SHOW TRIALS IN MODEL {self.sql(e, 'this')}{tail}"
+
+        def describemodel_sql(self, e: lx.DescribeModel) -> str:
+            tail = f" VERSION {self.sql(e, 'version')}" if e.args.get("version") else ""
+            return f"DESCRIBE MODEL {self.sql(e, 'this')}{tail}"
+
+        def altermodelalias_sql(self, e: lx.AlterModelAlias) -> str:
+            if e.args.get("unset"):
+                return f"ALTER MODEL {self.sql(e, 'this')} UNSET ALIAS {self.sql(e, 'alias')}"
+            return f"ALTER MODEL {self.sql(e, 'this')} SET ALIAS {self.sql(e, 'alias')} VERSION {self.sql(e, 'version')}"
+
+        def dropmodel_sql(self, e: lx.DropModel) -> str:
+            exists = " IF EXISTS" if e.args.get("exists") else ""
+            tail = f" VERSION {self.sql(e, 'version')}" if e.args.get("version") else ""
+            return f"DROP MODEL{exists} {self.sql(e, 'this')}{tail}"
 
         def setsetting_sql(self, e: lx.SetSetting) -> str:
             return f"SET lakesql.{e.name} = {self.sql(e, 'expression')}"

@@ -89,3 +89,53 @@ class DescribeFeatureTable(LakeStatement):
 
 class DropFeatureTable(LakeStatement):
     arg_types = {"this": True, "exists": False, "cascade": False}
+
+
+class TrainAutoML(LakeStatement):
+    # this: model name; label: column; source: Table (maybe with version) or a query;
+    # features: feature tables; options: list of Option
+    arg_types = {
+        "this": True,
+        "label": True,
+        "source": True,
+        "features": False,
+        "options": False,
+        "replace": False,
+    }
+
+
+class Option(LakeStatement):
+    arg_types = {"this": True, "expression": True}
+
+
+class RetrainModel(LakeStatement):
+    arg_types = {"this": True, "version": False}
+
+
+class ModelRef(LakeStatement):
+    # a model name with an optional VERSION n or ALIAS a
+    arg_types = {"this": True, "version": False, "alias": False}
+
+
+class ShowModels(LakeStatement):
+    arg_types = {"this": False}
+
+
+class ShowVersions(LakeStatement):
+    arg_types = {"this": True}
+
+
+class ShowTrials(LakeStatement):
+    arg_types = {"this": True, "version": False}
+
+
+class DescribeModel(LakeStatement):
+    arg_types = {"this": True, "version": False}
+
+
+class AlterModelAlias(LakeStatement):
+    arg_types = {"this": True, "alias": True, "version": False, "unset": False}
+
+
+class DropModel(LakeStatement):
+    arg_types = {"this": True, "version": False, "exists": False}

@@ -29,6 +29,7 @@ from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
 from lakesql.engine.duckdb import guard_stream, quote
 from lakesql.features import store as features
+from lakesql.ml import statements as ml
 from lakesql.storage import delta
 
 if TYPE_CHECKING:
@@ -708,6 +709,14 @@ EXECUTORS: list[tuple[type[exp.Expr], Executor]] = [
     (lx.SetSetting, _set_setting),
     (lx.ResetSetting, _reset_setting),
     (lx.ShowSettings, _show_settings),
+    (lx.TrainAutoML, ml.train),
+    (lx.RetrainModel, ml.retrain),
+    (lx.ShowModels, ml.show_models),
+    (lx.ShowVersions, ml.show_versions),
+    (lx.ShowTrials, ml.show_trials),
+    (lx.DescribeModel, ml.describe_model),
+    (lx.AlterModelAlias, ml.alter_model),
+    (lx.DropModel, ml.drop_model),
     (lx.CreateFeatureTable, features.create),
     (lx.RefreshFeatureTable, features.refresh),
     (lx.ShowFeatureTables, features.show),

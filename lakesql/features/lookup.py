@@ -66,6 +66,7 @@ def point_in_time_sql(
     *,
     time_column: str | None = None,
     ttl: str | None = None,
+    relations: dict[str, str] | None = None,
 ) -> str:
     """SQL of the spine's rows with every feature of `tables` as of each row's time.
 
@@ -76,6 +77,8 @@ def point_in_time_sql(
         time_column: the spine's time column; default: the column named like the feature
             tables' timestamp key.
         ttl: an INTERVAL expression overriding the tables' own TTL.
+        relations: per feature table (qualified name), the relation to read instead of its view,
+            e.g. a pinned `t VERSION AS OF n`.
 
     Returns:
         A SELECT statement's text (usable as a sub-query).
@@ -123,6 +126,6 @@ def point_in_time_sql(
             if table_ttl and spine_time is not None:
                 value = f"CASE WHEN {spine_time} - {alias}.{quote(ft.timestamp_key or '')} <= {table_ttl} THEN {value} END"
             select.append(f"{value} AS {quote(feat)}")
-        view = f"{quote(ft.schema)}.{quote(ft.name)}"
+        view = (relations or {}).get(ft.qualified) or f"{quote(ft.schema)}.{quote(ft.name)}"
         joins.append(f"{join} {view} AS {alias} ON {' AND '.join(on)}")
     return f"SELECT {', '.join(select)} FROM ({spine_sql}) AS __spine {' '.join(joins)}"

@@ -463,16 +463,37 @@ def lookup_sql(
     *,
     time_column: str | None = None,
     ttl: str | None = None,
+    pin: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """The lookup API for training and inference: the point-in-time query and what it read.
 
+    Args:
+        pin: read each feature table at the version recorded (VERSION AS OF), not its newest.
+
     Returns:
-        (SQL text, [{"table", "version", "features"}]) — the versions are those the query reads.
+        (SQL text, [{"table", "version", "features", "keys", "timestamp_key"}]).
     """
-    columns = [r[0] for r in session.engine.run(cur, f"DESCRIBE {spine_sql}").fetchall()]
+    described = session.execute(f"DESCRIBE {spine_sql}", cur=cur).cursor  # time travel resolved
+    columns = [r[0] for r in described.fetchall()] if described is not None else []
     tables = [require(session, name) for name in feature_tables]
     used = []
+    relations = {}
     for ft in tables:
         snap = delta.snapshot(session.warehouse.ref(ft.schema, ft.name).path)
-        used.append({"table": ft.qualified, "version": snap.version, "features": ft.features})
-    return point_in_time_sql(spine_sql, columns, tables, time_column=time_column, ttl=ttl), used
+        used.append(
+            {
+                "table": ft.qualified,
+                "version": snap.version,
+                "features": ft.features,
+                "keys": list(ft.keys),
+                "timestamp_key": ft.timestamp_key,
+            }
+        )
+        if pin:
+            relations[ft.qualified] = (
+                f"{quote(ft.schema)}.{quote(ft.name)} VERSION AS OF {snap.version}"
+            )
+    sql = point_in_time_sql(
+        spine_sql, columns, tables, time_column=time_column, ttl=ttl, relations=relations
+    )
+    return sql, used

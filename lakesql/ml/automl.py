@@ -1,0 +1,446 @@
+"""TRAIN AUTOML: data, preparation, split, FLAML search, final choice, test score, files.
+
+FLAML searches with an explicit validation set and logs every trial; scikit-learn's default
+HistGradientBoosting is evaluated on the same validation set as one more candidate, so the chosen
+model is never a worse validation pick than the plain default. The test split is scored once, at
+the end, by the chosen model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakesql import errors as E
+from lakesql.ml import backends, metrics
+from lakesql.ml.options import check_metric, learners
+from lakesql.ml.prep import Prep, leakage
+
+_FLAML_METRIC = {
+    "roc_auc": "roc_auc",
+    "log_loss": "log_loss",
+    "f1": "f1",
+    "accuracy": "accuracy",
+    "r2": "r2",
+    "rmse": "rmse",
+    "mae": "mae",
+    "mape": "mape",
+}
+
+
+SEEDED_LEARNERS = {
+    "xgboost",
+    "xgb_limitdepth",
+    "lgbm",
+    "rf",
+    "extra_tree",
+    "histgb",
+    "lrl1",
+    "lrl2",
+}
+
+
+@dataclass
+class Split:
+    method: str
+    train: Any
+    valid: Any
+    test: Any
+
+    def rows(self) -> dict[str, int]:
+        return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
+
+
+@dataclass
+class Outcome:
+    """What a training run produced (before it is published)."""
+
+    task: str
+    metric: str
+    prep: Prep
+    estimator: Any
+    best: dict[str, Any]
+    trials: list[dict[str, Any]]
+    test_metrics: dict[str, float]
+    valid_metrics: dict[str, float]
+    split: Split
+    warnings: list[str] = field(default_factory=list)
+    n_classes: int = 0
+    test_frame: Any = None
+
+
+def infer_task(y: Any) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
+        return "classification"
+    if pd.api.types.is_integer_dtype(y) and y.nunique() <= max(2, min(20, len(y) // 10)):
+        return "classification"
+    return "regression"
+
+
+def make_split(df: Any, task: str, label: str, opts: dict[str, Any]) -> Split:
+    """Row positions of the train, validation and test splits (deterministic for a seed)."""
+    import numpy as np
+
+    n = len(df)
+    method = opts["split"] or ("time" if opts["time_column"] else "random")
+    if method == "column":
+        col = opts["split_column"]
+        if col not in df.columns:
+            raise E.ProgrammingError(
+                f"split_column {col!r} is not a column", hint=E.suggest(col, df.columns)
+            )
+        values = df[col].astype("string").str.lower()
+        parts = {k: np.flatnonzero((values == k).to_numpy()) for k in ("train", "valid", "test")}
+        parts["valid"] = np.union1d(
+            parts["valid"], np.flatnonzero((values == "validation").to_numpy())
+        )
+        if min(len(p) for p in parts.values()) == 0:
+            raise E.DataError(
+                f"split_column {col!r} must hold 'train', 'valid' and 'test' rows",
+                hint=f"found: {sorted(set(values.dropna()))[:10]}",
+            )
+        return Split(method, parts["train"], parts["valid"], parts["test"])
+    if method == "time":
+        col = opts["time_column"]
+        if col not in df.columns:
+            raise E.ProgrammingError(
+                f"time_column {col!r} is not a column", hint=E.suggest(col, df.columns)
+            )
+        order = np.argsort(df[col].to_numpy(), kind="stable")
+        n_test = max(1, round(n * opts["test_fraction"]))
+        n_valid = max(1, round((n - n_test) * opts["valid_fraction"]))
+        return Split(
+            method,
+            order[: n - n_test - n_valid],
+            order[n - n_test - n_valid : n - n_test],
+            order[n - n_test :],
+        )
+    rng = np.random.default_rng(opts["seed"])
+    if task == "classification":
+        test: list[int] = []
+        valid: list[int] = []
+        train: list[int] = []
+        y = df[label].astype("string").to_numpy()
+        for cls in sorted(set(y)):
+            idx = rng.permutation(np.flatnonzero(y == cls))
+            k_test = round(len(idx) * opts["test_fraction"])
+            k_valid = round((len(idx) - k_test) * opts["valid_fraction"])
+            test.extend(idx[:k_test])
+            valid.extend(idx[k_test : k_test + k_valid])
+            train.extend(idx[k_test + k_valid :])
+        return Split(method, np.sort(train), np.sort(valid), np.sort(test))
+    idx = rng.permutation(n)
+    n_test = round(n * opts["test_fraction"])
+    n_valid = round((n - n_test) * opts["valid_fraction"])
+    return Split(
+        method,
+        np.sort(idx[n_test + n_valid :]),
+        np.sort(idx[n_test : n_test + n_valid]),
+        np.sort(idx[:n_test]),
+    )
+
+
+def _scores(task: str, y: Any, values: Any, n_classes: int) -> dict[str, float]:
+    if task == "classification":
+        return metrics.classification_metrics(y, values, n_classes)
+    return metrics.regression_metrics(y, values)
+
+
+def _predict(estimator: Any, task: str, X: Any) -> Any:
+    return estimator.predict_proba(X) if task == "classification" else estimator.predict(X)
+
+
+class _Progress:
+    """Trials done, best metric so far and time left, on stderr, from FLAML's log."""
+
+    def __init__(self, log: Path, budget: float, metric: str, enabled: bool):
+        self.log, self.budget, self.metric, self.enabled = log, budget, metric, enabled
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self.start = time.monotonic()
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.stop.set()
+            self.thread.join(timeout=2)
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.5):
+            trials, best = 0, None
+            try:
+                for line in self.log.read_text().splitlines():
+                    rec = json.loads(line)
+                    if "validation_loss" in rec:
+                        trials += 1
+                        best = (
+                            rec["validation_loss"]
+                            if best is None
+                            else min(best, rec["validation_loss"])
+                        )
+            except (OSError, ValueError):
+                pass
+            elapsed = time.monotonic() - self.start
+            done = min(1.0, elapsed / self.budget) if self.budget else 0.0
+            bar = "#" * int(done * 30)
+            shown = "-" if best is None else f"{_metric_from_loss(self.metric, best):.4f}"
+            sys.stderr.write(
+                f"\rTRAIN [{bar:<30}] {trials} trials, best {self.metric} {shown}, {max(0.0, self.budget - elapsed):.0f}s left "
+            )
+            sys.stderr.flush()
+
+
+def _metric_from_loss(metric: str, value: float) -> float:
+    return 1.0 - value if metric in ("roc_auc", "accuracy", "f1", "r2") else value
+
+
+def fit(
+    df: Any, *, label: str, opts: dict[str, Any], workdir: Path, progress: bool, time_budget: float
+) -> Outcome:
+    """Prepare, split, search and score; returns the outcome (nothing is written outside `workdir`)."""
+    import numpy as np
+
+    warn: list[str] = []
+    if label not in df.columns:
+        raise E.ProgrammingError(
+            f"label column {label!r} is not in the training data",
+            hint=E.suggest(label, df.columns) or "columns: " + ", ".join(map(str, df.columns)),
+        )
+    nulls = int(df[label].isna().sum())
+    if nulls:
+        df = df[df[label].notna()].reset_index(drop=True)
+        warn.append(f"{nulls} row(s) with a NULL label dropped")
+    if len(df) < 10:
+        raise E.DataError(f"only {len(df)} labelled row(s): too few to train and test a model")
+    task = opts["task"] or infer_task(df[label])
+    if task == "forecast":
+        raise E.NotSupportedError(
+            "task = 'forecast' is not available yet", hint="train a regression on lag features"
+        )
+    metric = check_metric(task, opts["metric"])
+    prep = Prep(label=label, task=task)
+    for w in warn:
+        prep.warn(w)
+    if task == "classification":
+        prep.fit_label(df[label], opts["pos_label"])
+        n_classes = len(prep.classes or [])
+        if n_classes > 2 and metric == "roc_auc":
+            flaml_metric = "roc_auc_ovr"
+        elif n_classes > 2 and metric == "f1":
+            flaml_metric = "macro_f1"
+        else:
+            flaml_metric = _FLAML_METRIC[metric]
+    else:
+        n_classes = 0
+        flaml_metric = _FLAML_METRIC[metric]
+        df[label] = df[label].astype("float64")
+    split = make_split(df, task, label, opts)
+    exclude = list(opts["exclude"]) + [
+        c
+        for c in (opts["split_column"], opts["time_column"] if opts["split"] == "column" else None)
+        if c
+    ]
+    train_df = df.iloc[split.train]
+    prep.fit(train_df, exclude=exclude)
+    X = {k: prep.transform(df.iloc[getattr(split, k)]) for k in ("train", "valid", "test")}
+    y = {
+        k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in ("train", "valid", "test")
+    }
+    if task == "classification":
+        for k in ("train", "valid"):
+            if len(np.unique(y[k])) < 2:
+                raise E.DataError(
+                    f"the {k} split holds a single class", hint="use more rows or a different split"
+                )
+    for col in leakage(X["train"], y["train"], task):
+        prep.warn(
+            f"possible leakage: feature {col!r} predicts {label!r} perfectly on the training rows"
+        )
+
+    from flaml import AutoML
+
+    log = workdir / "flaml.log"
+    automl = AutoML()
+    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+    settings: dict[str, Any] = dict(
+        task=task,
+        metric=flaml_metric,
+        time_budget=time_budget,
+        seed=opts["seed"],
+        estimator_list=learners(task, opts["estimators"]),
+        log_file_name=str(log),
+        log_type="all",
+        eval_method="holdout",
+        retrain_full=False,
+        verbose=0,
+        n_jobs=n_jobs,
+        sample=False,  # every trial on all training rows, so each one can be refit exactly
+    )
+    if opts["max_trials"]:
+        settings["max_iter"] = opts["max_trials"]
+    # Pin each randomised learner's seed in its search space, so the logged config refits exactly.
+    settings["custom_hp"] = {
+        learner: {"random_state": {"domain": opts["seed"]}}
+        for learner in settings["estimator_list"]
+        if learner in SEEDED_LEARNERS
+    }
+    with _Progress(log, time_budget, metric, progress):
+        import warnings as _w
+
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            automl.fit(X["train"], y["train"], X_val=X["valid"], y_val=y["valid"], **settings)
+    trials: list[dict[str, Any]] = []
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if "validation_loss" not in rec:
+            continue
+        trials.append(
+            {
+                "trial": len(trials),
+                "learner": rec["learner"],
+                "config": rec["config"],
+                "valid_loss": float(rec["validation_loss"]),
+                "valid_metric": _metric_from_loss(metric, float(rec["validation_loss"]))
+                if flaml_metric == _FLAML_METRIC.get(metric)
+                else None,
+                "train_seconds": rec.get("trial_time"),
+                "wall_clock_seconds": rec.get("wall_clock_time"),
+            }
+        )
+    if not trials:
+        raise E.OperationalError("the search finished no trial", hint="raise time_budget")
+    flaml_best = min(trials, key=lambda t: t["valid_loss"])
+    # The final model is a fresh fit of the best configuration (what RETRAIN ... REPRODUCE and the
+    # trial notebook rebuild); FLAML may have cut that trial short when its budget ran out.
+    estimator = backends.fit_trial(
+        flaml_best["learner"],
+        task,
+        flaml_best["config"],
+        X["train"],
+        y["train"],
+        n_jobs=n_jobs,
+        seed=opts["seed"],
+    )
+    refit_scores = _scores(task, y["valid"], _predict(estimator, task, X["valid"]), n_classes)
+    flaml_best["flaml_valid_loss"] = flaml_best["valid_loss"]
+    flaml_best["valid_loss"] = metrics.loss(metric, refit_scores[metric])
+    flaml_best["valid_metric"] = refit_scores[metric]
+
+    # One more candidate: scikit-learn's default HistGradientBoosting, on the same validation set.
+    if opts["estimators"] is None or "histgb" in opts["estimators"]:
+        started = time.perf_counter()
+        baseline = backends.fit_trial(
+            backends.BASELINE, task, {}, X["train"], y["train"], n_jobs=n_jobs, seed=opts["seed"]
+        )
+        valid_scores = _scores(task, y["valid"], _predict(baseline, task, X["valid"]), n_classes)
+        base_loss = metrics.loss(metric, valid_scores[metric])
+        trials.append(
+            {
+                "trial": len(trials),
+                "learner": backends.BASELINE,
+                "config": {"random_state": opts["seed"]},
+                "valid_loss": base_loss,
+                "valid_metric": valid_scores[metric],
+                "train_seconds": time.perf_counter() - started,
+                "wall_clock_seconds": None,
+            }
+        )
+        if base_loss < flaml_best["valid_loss"] - 1e-12:
+            flaml_best = trials[-1]
+            estimator = baseline
+    best = flaml_best
+    best["is_best"] = True
+    valid_metrics = _scores(task, y["valid"], _predict(estimator, task, X["valid"]), n_classes)
+    if best.get("valid_metric") is None:
+        best["valid_metric"] = valid_metrics[metric]
+    test_metrics = _scores(task, y["test"], _predict(estimator, task, X["test"]), n_classes)
+    return Outcome(
+        task,
+        metric,
+        prep,
+        estimator,
+        best,
+        trials,
+        test_metrics,
+        valid_metrics,
+        split,
+        prep.warnings,
+        n_classes,
+    )
+
+
+def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
+    """Train the recorded best configuration of a version again, on the same rows and split."""
+    opts = version_doc["options"]
+    label = version_doc["label"]
+    task = version_doc["task"]
+    metric = version_doc["metric"]
+    prep = Prep(label=label, task=task)
+    nulls = int(df[label].isna().sum())
+    if nulls:
+        df = df[df[label].notna()].reset_index(drop=True)
+    if task == "classification":
+        prep.fit_label(df[label], opts["pos_label"])
+    else:
+        df[label] = df[label].astype("float64")
+    split = make_split(df, task, label, opts)
+    exclude = list(opts["exclude"]) + [
+        c
+        for c in (opts["split_column"], opts["time_column"] if opts["split"] == "column" else None)
+        if c
+    ]
+    prep.fit(df.iloc[split.train], exclude=exclude)
+    X = {k: prep.transform(df.iloc[getattr(split, k)]) for k in ("train", "valid", "test")}
+    y = {
+        k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in ("train", "valid", "test")
+    }
+    best = dict(version_doc["best_trial"])
+    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+    estimator = backends.fit_trial(
+        best["learner"],
+        task,
+        best["config"],
+        X["train"],
+        y["train"],
+        n_jobs=n_jobs,
+        seed=opts["seed"],
+    )
+    n_classes = len(prep.classes or [])
+    valid_metrics = _scores(task, y["valid"], _predict(estimator, task, X["valid"]), n_classes)
+    test_metrics = _scores(task, y["test"], _predict(estimator, task, X["test"]), n_classes)
+    best["valid_loss"] = metrics.loss(metric, valid_metrics[metric])
+    best["valid_metric"] = valid_metrics[metric]
+    best["is_best"] = True
+    best["trial"] = 0
+    return Outcome(
+        task,
+        metric,
+        prep,
+        estimator,
+        best,
+        [best],
+        test_metrics,
+        valid_metrics,
+        split,
+        prep.warnings,
+        n_classes,
+    )
+
+
+ProgressFactory = Callable[[Path, float, str, bool], Any]

@@ -1,0 +1,81 @@
+"""Metrics, computed with scikit-learn; FLAML's losses are derived from them the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# metric -> (higher is better)
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "accuracy": True,
+    "f1": True,
+    "r2": True,
+    "explained_variance": True,
+    "log_loss": False,
+    "rmse": False,
+    "mae": False,
+    "mse": False,
+    "mape": False,
+    "precision": True,
+    "recall": True,
+}
+
+
+def classification_metrics(y: Any, proba: Any, n_classes: int) -> dict[str, float]:
+    """accuracy, precision, recall, f1, log_loss, roc_auc of class probabilities `proba`."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    pred = np.argmax(proba, axis=1)
+    labels = list(range(n_classes))
+    avg = "binary" if n_classes == 2 else "macro"
+    out = {
+        "accuracy": float(m.accuracy_score(y, pred)),
+        "precision": float(
+            m.precision_score(
+                y, pred, average=avg, labels=labels if avg == "macro" else None, zero_division=0
+            )
+        ),
+        "recall": float(
+            m.recall_score(
+                y, pred, average=avg, labels=labels if avg == "macro" else None, zero_division=0
+            )
+        ),
+        "f1": float(
+            m.f1_score(
+                y, pred, average=avg, labels=labels if avg == "macro" else None, zero_division=0
+            )
+        ),
+        "log_loss": float(m.log_loss(y, proba, labels=labels)),
+    }
+    try:
+        if n_classes == 2:
+            out["roc_auc"] = float(m.roc_auc_score(y, proba[:, 1]))
+        else:
+            out["roc_auc"] = float(m.roc_auc_score(y, proba, multi_class="ovr", labels=labels))
+    except ValueError:
+        out["roc_auc"] = float("nan")  # a single class in y
+    return out
+
+
+def regression_metrics(y: Any, pred: Any) -> dict[str, float]:
+    """mae, mse, rmse, r2, mape, explained_variance."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    mse = float(m.mean_squared_error(y, pred))
+    return {
+        "mae": float(m.mean_absolute_error(y, pred)),
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "r2": float(m.r2_score(y, pred)),
+        "mape": float(m.mean_absolute_percentage_error(y, pred)),
+        "explained_variance": float(m.explained_variance_score(y, pred)),
+    }
+
+
+def loss(metric: str, value: float) -> float:
+    """FLAML's convention: a loss to minimise."""
+    if metric in ("roc_auc", "accuracy", "f1", "r2"):
+        return 1.0 - value
+    return value

@@ -1,0 +1,211 @@
+"""TRAIN AUTOML options, declared once: name, type, default, help. Validated before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lakesql.errors import OptionError, suggest
+
+TASKS = ("classification", "regression", "forecast")
+METRICS = {
+    "classification": ("roc_auc", "log_loss", "f1", "accuracy"),
+    "regression": ("r2", "rmse", "mae", "mape"),
+    "forecast": ("mape", "rmse", "mae", "r2"),
+}
+# our estimator names -> FLAML learner names, per task
+ESTIMATORS: dict[str, dict[str, str]] = {
+    "xgboost": {"classification": "xgboost", "regression": "xgboost", "forecast": "xgboost"},
+    "lgbm": {"classification": "lgbm", "regression": "lgbm", "forecast": "lgbm"},
+    "rf": {"classification": "rf", "regression": "rf", "forecast": "rf"},
+    "extra_tree": {
+        "classification": "extra_tree",
+        "regression": "extra_tree",
+        "forecast": "extra_tree",
+    },
+    "histgb": {"classification": "histgb", "regression": "histgb"},
+    "lr": {"classification": "lrl1", "regression": "enet"},
+}
+SPLITS = ("random", "time", "column")
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {v!r}")
+    return v
+
+
+def _num(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return int(v)
+
+
+def _str_list(v: Any) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"expected a list of strings, e.g. ['a', 'b'], got {v!r}")
+    return list(v)
+
+
+def _any_scalar(v: Any) -> Any:
+    if isinstance(v, (list, dict)):
+        raise ValueError(f"expected a single value, got {v!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    convert: Callable[[Any], Any]
+    default: Any
+    help: str
+    type_name: str
+    choices: tuple[str, ...] = ()
+
+
+OPTIONS: dict[str, OptionSpec] = {
+    o.name: o
+    for o in [
+        OptionSpec(
+            "task",
+            _str,
+            None,
+            "classification, regression or forecast (inferred from the label)",
+            "text",
+            TASKS,
+        ),
+        OptionSpec(
+            "metric", _str, None, "metric to optimise (default roc_auc / r2 / mape)", "text"
+        ),
+        OptionSpec(
+            "time_budget",
+            _num,
+            None,
+            "seconds for the search (default: setting time_budget, 60)",
+            "number",
+        ),
+        OptionSpec("max_trials", _int, None, "stop after this many trials", "integer"),
+        OptionSpec(
+            "estimators", _str_list, None, "estimators to try: " + ", ".join(ESTIMATORS), "list"
+        ),
+        OptionSpec(
+            "split",
+            _str,
+            None,
+            "random, time or column (default: time when time_column is set)",
+            "text",
+            SPLITS,
+        ),
+        OptionSpec(
+            "split_column",
+            _str,
+            None,
+            "column holding 'train'/'valid'/'test' for split = 'column'",
+            "text",
+        ),
+        OptionSpec(
+            "time_column", _str, None, "time column: time split, forecast time index", "text"
+        ),
+        OptionSpec(
+            "test_fraction", _num, 0.2, "share of rows held out for the final test", "number"
+        ),
+        OptionSpec(
+            "valid_fraction",
+            _num,
+            0.2,
+            "share of the remaining rows used to validate trials",
+            "number",
+        ),
+        OptionSpec("exclude", _str_list, [], "columns not to use as features", "list"),
+        OptionSpec("seed", _int, 0, "random seed", "integer"),
+        OptionSpec("pos_label", _any_scalar, None, "positive class of a binary label", "value"),
+        OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer"),
+        OptionSpec("series_id", _str_list, [], "forecast: columns identifying each series", "list"),
+        OptionSpec("cluster", _str, None, "address of a distributed back-end (ray://...)", "text"),
+        OptionSpec("n_jobs", _int, -1, "threads per trial (-1: all cores)", "integer"),
+    ]
+}
+
+
+def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check and convert TRAIN options; return every option with defaults filled in.
+
+    Raises:
+        OptionError: unknown option (with the valid ones), wrong type, or a value outside its choices.
+    """
+    out = {name: spec.default for name, spec in OPTIONS.items()}
+    for key, value in raw.items():
+        name = key.lower()
+        spec = OPTIONS.get(name)
+        if spec is None:
+            hint = suggest(name, OPTIONS) or ""
+            raise OptionError(
+                f"unknown option {key!r}",
+                hint=(hint + " " if hint else "") + "valid options: " + ", ".join(OPTIONS),
+            )
+        try:
+            converted = spec.convert(value)
+        except ValueError as e:
+            raise OptionError(f"option {name!r}: {e}", hint=spec.help) from e
+        if spec.choices and converted not in spec.choices:
+            raise OptionError(
+                f"option {name!r} must be one of {', '.join(spec.choices)}, not {converted!r}"
+            )
+        out[name] = converted
+    if out["estimators"] is not None:
+        for est in out["estimators"]:
+            if est not in ESTIMATORS:
+                close = suggest(est, ESTIMATORS)
+                raise OptionError(
+                    f"unknown estimator {est!r}",
+                    hint=(close + " " if close else "")
+                    + "valid estimators: "
+                    + ", ".join(ESTIMATORS),
+                )
+    for frac in ("test_fraction", "valid_fraction"):
+        if not 0 < out[frac] < 1:
+            raise OptionError(f"option {frac!r} must be between 0 and 1, not {out[frac]}")
+    if out["time_budget"] is not None and out["time_budget"] <= 0:
+        raise OptionError("option 'time_budget' must be positive")
+    if out["max_trials"] is not None and out["max_trials"] < 1:
+        raise OptionError("option 'max_trials' must be at least 1")
+    if out["split"] == "column" and not out["split_column"]:
+        raise OptionError("split = 'column' needs split_column = '<column>'")
+    if out["split"] == "time" and not out["time_column"]:
+        raise OptionError("split = 'time' needs time_column = '<column>'")
+    if out["task"] == "forecast" and (not out["time_column"] or not out["horizon"]):
+        raise OptionError("task = 'forecast' needs time_column and horizon")
+    return out
+
+
+def check_metric(task: str, metric: str | None) -> str:
+    valid = METRICS[task]
+    if metric is None:
+        return valid[0]
+    if metric not in valid:
+        raise OptionError(
+            f"metric {metric!r} does not fit a {task} task",
+            hint="valid metrics: " + ", ".join(valid),
+        )
+    return metric
+
+
+def learners(task: str, estimators: list[str] | None) -> list[str]:
+    """FLAML learner names for our estimator names."""
+    names = estimators or [e for e in ESTIMATORS if task in ESTIMATORS[e]]
+    out = []
+    for e in names:
+        learner = ESTIMATORS[e].get(task)
+        if learner is None:
+            raise OptionError(f"estimator {e!r} does not support {task}")
+        out.append(learner)
+    return out

@@ -1,0 +1,496 @@
+"""Executors of TRAIN AUTOML, RETRAIN and the model-registry statements."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import time
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as pkg_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from lakesql import errors as E
+from lakesql.dialect import expressions as lx
+from lakesql.dialect.dialect import SPAN, LakeSQL
+from lakesql.engine.duckdb import quote
+from lakesql.ml import registry
+from lakesql.ml.options import validate as validate_options
+from lakesql.storage import delta
+
+if TYPE_CHECKING:
+    from lakesql.engine.execute import Context, Result
+
+LIBRARIES = (
+    "lakesql",
+    "duckdb",
+    "deltalake",
+    "pyarrow",
+    "flaml",
+    "xgboost-cpu",
+    "lightgbm",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+)
+
+
+def _value(node: exp.Expr) -> Any:
+    """A Python value from an option's SQL literal."""
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.name
+        text = node.name
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    if isinstance(node, exp.Neg):
+        return -_value(node.this)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, (exp.Array, exp.Tuple, exp.Paren)):
+        items = node.expressions if not isinstance(node, exp.Paren) else [node.this]
+        return [_value(i) for i in items]
+    if isinstance(node, (exp.Column, exp.Identifier, exp.Var)):
+        return node.name
+    raise E.OptionError(
+        f"option value {node.sql(dialect=LakeSQL)!r} is not a literal",
+        hint="use numbers, 'strings', true/false or ['lists']",
+    )
+
+
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = pkg_version(lib)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _pin_query(ctx: Context, text: str, node: exp.Expr) -> tuple[str, list[dict[str, Any]]]:
+    """`text` with every warehouse table pinned to its current version (VERSION AS OF)."""
+    from lakesql.engine.execute import _span, _splice
+
+    wh = ctx.session.warehouse
+    ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
+    offset = node.meta.get(SPAN, (0, 0))[0]
+    edits, sources = [], []
+    for t in node.find_all(exp.Table):
+        if t.catalog or not t.name or (not t.db and t.name.lower() in ctes):
+            continue
+        try:
+            ref = wh.ref(t.db or None, t.name)
+        except E.Error:
+            continue
+        if not wh.exists(ref):
+            continue
+        version = t.args.get("version")
+        if version is not None:
+            value = version.expression
+            target: Any = int(value.name) if str(version.this).upper() == "VERSION" else value.name
+            snap = delta.snapshot(ref.path, target)
+            sources.append({"table": ref.qualified, "version": snap.version})
+            continue
+        snap = delta.snapshot(ref.path)
+        sources.append({"table": ref.qualified, "version": snap.version})
+        start, end = _span(t)
+        edits.append((end - offset, end - offset, f" VERSION AS OF {snap.version}"))
+        del start
+    return _splice(text, edits), sources
+
+
+def _training_sql(
+    ctx: Context, node: lx.TrainAutoML
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]], str]:
+    """The pinned query of the training rows, its sources, its feature tables, and the spine SQL."""
+    from lakesql.features import store as features
+
+    wh = ctx.session.warehouse
+    source = node.args["source"]
+    if isinstance(source, exp.Table):
+        ref = wh.require(wh.ref(source.db or None, source.name))
+        version = source.args.get("version")
+        if version is not None:
+            value = version.expression
+            target: Any = int(value.name) if str(version.this).upper() == "VERSION" else value.name
+            snap = delta.snapshot(ref.path, target)
+        else:
+            snap = delta.snapshot(ref.path)
+        spine = f"SELECT * FROM {quote(ref.schema)}.{quote(ref.name)} VERSION AS OF {snap.version}"
+        sources = [{"table": ref.qualified, "version": snap.version}]
+    else:
+        start, end = source.meta.get(SPAN, (None, None))
+        text = ctx.sql[start:end] if start is not None else source.sql(dialect="duckdb")
+        spine, sources = _pin_query(ctx, text, source)
+    feature_tables: list[dict[str, Any]] = []
+    data = spine
+    names = [t.sql(dialect="duckdb") for t in node.args.get("features") or []]
+    if names:
+        time_column = None
+        opts = {o.name.lower(): o.expression for o in node.args.get("options") or []}
+        if "time_column" in opts:
+            time_column = str(_value(opts["time_column"]))
+        data, feature_tables = features.lookup_sql(
+            ctx.session, ctx.cur, f"({spine})", names, time_column=time_column, pin=True
+        )
+    return f"SELECT * FROM ({data}) ORDER BY ALL", sources, feature_tables, spine
+
+
+def train(ctx: Context, node: lx.TrainAutoML) -> Result:
+
+    name = node.name
+    registry.validate_name(name, "model name")
+    raw = {o.name: _value(o.expression) for o in node.args.get("options") or []}
+    opts = validate_options(raw)
+    if opts["cluster"] or ctx.session.settings.get("cluster"):
+        raise E.NotSupportedError(
+            "training on a cluster is not available yet", hint="remove the cluster option"
+        )
+    budget = float(opts["time_budget"] or ctx.session.settings["time_budget"])
+    label = node.args["label"].name
+    data_sql, sources, feature_tables, _ = _training_sql(ctx, node)
+    version_doc = _run(
+        ctx,
+        name,
+        label,
+        opts,
+        budget,
+        data_sql,
+        sources,
+        feature_tables,
+        replace=bool(node.args.get("replace")),
+    )
+    return _summary(ctx, version_doc)
+
+
+def _load_frame(ctx: Context, data_sql: str) -> Any:
+    result = ctx.session.execute(data_sql, cur=ctx.cur)
+    if result.cursor is None:
+        raise E.InternalError("the training query returned no result set")
+    table = result.cursor.to_arrow_table()
+    return table.to_pandas()
+
+
+def _run(
+    ctx: Context,
+    name: str,
+    label: str,
+    opts: dict[str, Any],
+    budget: float,
+    data_sql: str,
+    sources: list[dict[str, Any]],
+    feature_tables: list[dict[str, Any]],
+    *,
+    replace: bool,
+    reproduce: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train (or reproduce) into a staging folder and publish it as the next version."""
+    from lakesql.ml import automl, backends, notebooks
+
+    wh = ctx.session.warehouse
+    registry.validate_name(name, "model name")
+    started = time.time()
+    described = ctx.session.execute(f"DESCRIBE {data_sql}", cur=ctx.cur).cursor
+    columns = [r[0] for r in described.fetchall()] if described is not None else []
+    if label not in columns:
+        raise E.ProgrammingError(
+            f"label column {label!r} is not in the training data",
+            hint=E.suggest(label, columns) or "columns: " + ", ".join(columns),
+        )
+    df = _load_frame(ctx, data_sql)
+    exclude = list(opts["exclude"])
+    for ft in feature_tables:  # lookup keys and times identify rows; they are not features
+        exclude += [k for k in ft["keys"] if k not in exclude]
+        if ft.get("timestamp_key") and ft["timestamp_key"] not in exclude:
+            exclude.append(ft["timestamp_key"])
+    opts = {**opts, "exclude": exclude}
+    staged = registry.staging_dir(wh, name)
+    try:
+        if reproduce is None:
+            outcome = automl.fit(
+                df,
+                label=label,
+                opts=opts,
+                workdir=staged,
+                progress=bool(ctx.session.settings.get("progress")),
+                time_budget=budget,
+            )
+        else:
+            outcome = automl.refit(df, version_doc=reproduce)
+        model_meta = backends.save(
+            outcome.estimator, staged, task=outcome.task, n_classes=outcome.n_classes
+        )
+        (staged / "prep.json").write_text(json.dumps(outcome.prep.to_dict(), indent=2, default=str))
+        n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else 0
+        notebooks.write_trials(
+            staged / "trials",
+            outcome.trials,
+            warehouse=str(wh.root),
+            data_sql=data_sql,
+            options=opts,
+            label=label,
+            task=outcome.task,
+            metric=outcome.metric,
+            exclude=exclude + [c for c in (opts["split_column"],) if c],
+            n_jobs=n_jobs or 1,
+        )
+        notebooks.write_profile(
+            staged / "profile.ipynb",
+            df,
+            label=label,
+            task=outcome.task,
+            model=name,
+            version_hint="",
+        )
+        (staged / "flaml.log").unlink(missing_ok=True)
+        doc = {
+            "model": name,
+            "created_at": registry.now(),
+            "created_by": _user(),
+            "task": outcome.task,
+            "label": label,
+            "metric": outcome.metric,
+            "options": opts,
+            "sql": ctx.statement,
+            "data_sql": data_sql,
+            "sources": sources,
+            "feature_tables": feature_tables,
+            "seed": opts["seed"],
+            "library_versions": _library_versions(),
+            "split": {
+                "method": outcome.split.method,
+                "seed": opts["seed"],
+                "rows": outcome.split.rows(),
+            },
+            "prep": {
+                "inputs": outcome.prep.inputs,
+                "outputs": outcome.prep.outputs,
+                "dropped": outcome.prep.dropped,
+                "classes": outcome.prep.classes,
+            },
+            "best_trial": {
+                k: outcome.best.get(k)
+                for k in ("trial", "learner", "config", "valid_loss", "valid_metric", "notebook")
+            },
+            "trial_count": len(outcome.trials),
+            "metrics": {"test": outcome.test_metrics, "valid": outcome.valid_metrics},
+            "model_files": model_meta,
+            "warnings": outcome.warnings,
+            "time_budget": budget,
+            "duration_s": round(time.time() - started, 3),
+            "reproduces": reproduce["version"] if reproduce else None,
+        }
+        version = registry.publish(
+            wh, name, staged, doc, outcome.trials, replace=replace or reproduce is not None
+        )
+    except BaseException as e:
+        shutil.rmtree(staged, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise E.OperationalError(
+                f"TRAIN of {name!r} interrupted: nothing was registered"
+            ) from e
+        if isinstance(e, E.Error):
+            raise
+        raise E.OperationalError(f"TRAIN of {name!r} failed: {type(e).__name__}: {e}") from e
+    doc["version"] = version
+    ctx.session.models_changed()
+    return doc
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _summary(ctx: Context, doc: dict[str, Any]) -> Result:
+    best = doc["best_trial"]
+    row = {
+        "model": doc["model"],
+        "version": doc["version"],
+        "task": doc["task"],
+        "metric": doc["metric"],
+        "test_metric": doc["metrics"]["test"][doc["metric"]],
+        "valid_metric": best.get("valid_metric"),
+        "best_estimator": best["learner"],
+        "trials": doc["trial_count"],
+        "train_rows": doc["split"]["rows"]["train"],
+        "test_rows": doc["split"]["rows"]["test"],
+        "seconds": doc["duration_s"],
+        "warnings": doc["warnings"],
+    }
+    schema = pa.schema(
+        [
+            ("model", pa.string()),
+            ("version", pa.int64()),
+            ("task", pa.string()),
+            ("metric", pa.string()),
+            ("test_metric", pa.float64()),
+            ("valid_metric", pa.float64()),
+            ("best_estimator", pa.string()),
+            ("trials", pa.int64()),
+            ("train_rows", pa.int64()),
+            ("test_rows", pa.int64()),
+            ("seconds", pa.float64()),
+            ("warnings", pa.list_(pa.string())),
+        ]
+    )
+    return ctx.rows(pa.Table.from_pylist([row], schema=schema))
+
+
+def retrain(ctx: Context, node: lx.RetrainModel) -> Result:
+    wh = ctx.session.warehouse
+    name = node.name
+    mdoc = registry.require_model(wh, name)
+    version = node.args.get("version")
+    if version is None:  # the newest version's statement, on today's data
+        from lakesql.dialect.dialect import parse_statement
+
+        latest = registry.get_version(wh, name, max(mdoc["versions"]))
+        stmt = parse_statement(latest["sql"])
+        if not isinstance(stmt, lx.TrainAutoML):
+            stmt_sql = latest["sql"]
+            raise E.ProgrammingError(
+                f"version {latest['version']} was not made by TRAIN AUTOML: {stmt_sql[:80]}"
+            )
+        from lakesql.engine.execute import Context as Ctx
+
+        sub = Ctx(ctx.session, ctx.cur, latest["sql"], None)
+        data_sql, sources, feature_tables, _ = _training_sql(sub, stmt)
+        opts = latest["options"]
+        doc = _run(
+            ctx,
+            name,
+            latest["label"],
+            opts,
+            float(latest["time_budget"]),
+            data_sql,
+            sources,
+            feature_tables,
+            replace=True,
+        )
+        return _summary(ctx, doc)
+    n = int(version.name)
+    old = registry.get_version(wh, name, registry.resolve_version(wh, name, n))
+    doc = _run(
+        ctx,
+        name,
+        old["label"],
+        old["options"],
+        float(old["time_budget"]),
+        old["data_sql"],
+        old["sources"],
+        old["feature_tables"],
+        replace=True,
+        reproduce=old,
+    )
+    return _summary(ctx, doc)
+
+
+# -- registry statements ------------------------------------------------------------------------
+
+
+def show_models(ctx: Context, node: lx.ShowModels) -> Result:
+    table = registry.models_table(ctx.session.warehouse)
+    pattern = node.args.get("this")
+    if pattern is not None:
+        import fnmatch
+
+        glob = pattern.name.replace("%", "*").replace("_", "?")
+        keep = [fnmatch.fnmatch(n, glob) for n in table.column("name").to_pylist()]
+        table = table.filter(pa.array(keep, pa.bool_()))
+    return ctx.rows(table)
+
+
+def show_versions(ctx: Context, node: lx.ShowVersions) -> Result:
+    registry.require_model(ctx.session.warehouse, node.name)
+    table = registry.versions_table(ctx.session.warehouse)
+    mask = pa.array([m == node.name.lower() for m in table.column("model").to_pylist()], pa.bool_())
+    return ctx.rows(table.filter(mask))
+
+
+def show_trials(ctx: Context, node: lx.ShowTrials) -> Result:
+    wh = ctx.session.warehouse
+    version = node.args.get("version")
+    v = registry.resolve_version(wh, node.name, int(version.name) if version is not None else None)
+    table = registry.trials_table(wh)
+    mask = pa.array(
+        [
+            m == node.name.lower() and tv == v
+            for m, tv in zip(
+                table.column("model").to_pylist(), table.column("version").to_pylist(), strict=True
+            )
+        ],
+        pa.bool_(),
+    )
+    return ctx.rows(table.filter(mask))
+
+
+def describe_model(ctx: Context, node: lx.DescribeModel) -> Result:
+    wh = ctx.session.warehouse
+    version = node.args.get("version")
+    v = registry.resolve_version(wh, node.name, int(version.name) if version is not None else None)
+    doc = registry.get_version(wh, node.name, v)
+    mdoc = registry.require_model(wh, node.name)
+    rows: list[tuple[str, str]] = [
+        ("model", doc["model"]),
+        ("version", str(v)),
+        ("aliases", ", ".join(sorted(a for a, av in mdoc.get("aliases", {}).items() if av == v))),
+        ("task", doc["task"]),
+        ("label", doc["label"]),
+        ("metric", doc["metric"]),
+        ("created", f"{doc['created_at']} by {doc['created_by']}"),
+        ("sql", doc["sql"]),
+        ("data_sql", doc["data_sql"]),
+        ("best_trial", json.dumps(doc["best_trial"], sort_keys=True, default=str)),
+        ("trials", str(doc["trial_count"])),
+        ("split", json.dumps(doc["split"], sort_keys=True)),
+        ("features", ", ".join(doc["prep"]["inputs"])),
+        ("dropped", ", ".join(f"{d['name']} ({d['reason']})" for d in doc["prep"]["dropped"])),
+        ("options", json.dumps(doc["options"], sort_keys=True)),
+        ("library_versions", json.dumps(doc["library_versions"], sort_keys=True)),
+        ("files", doc["files"]),
+    ]
+    rows += [(f"source {s['table']}", f"version {s['version']}") for s in doc["sources"]]
+    rows += [
+        (f"feature table {f['table']}", f"version {f['version']}: {', '.join(f['features'])}")
+        for f in doc["feature_tables"]
+    ]
+    rows += [(f"test {k}", repr(val)) for k, val in sorted(doc["metrics"]["test"].items())]
+    rows += [("warning", w) for w in doc.get("warnings", [])]
+    if doc.get("reproduces"):
+        rows.append(("reproduces", f"version {doc['reproduces']}"))
+    return ctx.rows(pa.table({"property": [r[0] for r in rows], "value": [r[1] for r in rows]}))
+
+
+def alter_model(ctx: Context, node: lx.AlterModelAlias) -> Result:
+    from lakesql.engine.execute import Result
+
+    alias = node.args["alias"].name
+    version = None if node.args.get("unset") else int(node.args["version"].name)
+    registry.set_alias(ctx.session.warehouse, node.name, alias, version)
+    ctx.session.models_changed()
+    return Result(message="ALTER MODEL")
+
+
+def drop_model(ctx: Context, node: lx.DropModel) -> Result:
+    from lakesql.engine.execute import Result
+
+    wh = ctx.session.warehouse
+    if registry.get_model(wh, node.name) is None and node.args.get("exists"):
+        return Result(message="DROP MODEL")
+    version = node.args.get("version")
+    registry.drop(wh, node.name, int(version.name) if version is not None else None)
+    ctx.session.models_changed()
+    return Result(message="DROP MODEL")
+
+
+def model_dir(ctx: Context, name: str, version: int) -> Path:
+    return registry.version_dir(ctx.session.warehouse, name, version)
