@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
 from lakesql import config
 from lakesql import errors as E
@@ -22,7 +23,7 @@ from lakesql.dialect.dialect import is_own_statement_text, parse_statement
 from lakesql.engine.duckdb import Engine
 from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
 from lakesql.features import store as features
-from lakesql.ml import registry
+from lakesql.ml import inference, registry
 from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
 from lakesql.udfs import UdfSpec, first_doc_line, load_folder, resolve
@@ -161,17 +162,28 @@ class Session:
     def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
         self.sync()
         original = ""
+        upper = sql.upper()
+        if ("ML." in upper or "PREDICT" in upper) and not upper.lstrip().startswith(
+            ("PREDICT ", "TRAIN ")
+        ):
+            try:
+                original, sql = sql, inference.expand(self, cur, sql)
+            except E.CatalogError as e:
+                raise self._explain_missing(e) from e
         if "FEATURES_AT_TIME" in sql.upper():
             try:
-                original, sql = sql, features.expand(self, cur, sql)
+                original, sql = original or sql, features.expand(self, cur, sql)
             except E.CatalogError as e:
                 raise self._explain_missing(e) from e
         try:
             node = parse_statement(sql)
-        except E.ParseError:
+        except E.ParseError as e:
             if is_own_statement_text(sql):
                 raise
+            _refuse_unread_create_table(sql, e)
             node = None
+        if isinstance(node, exp.Command):
+            _refuse_unread_create_table(sql, None)
         ctx = Context(self, cur, sql, params, original)
         if node is not None:
             result = execute_node(ctx, node)
@@ -202,7 +214,10 @@ class Session:
         tables = self.warehouse.all_tables()
         candidates = [t.name if t.schema == "main" else t.qualified for t in tables]
         hint = E.suggest(name, candidates) or "SHOW TABLES lists the tables"
-        return E.UnknownObjectError(f"table {name!r} does not exist", span=e.span, hint=hint)
+        # DuckDB's own first line (what DuckDB users and tests match on); the hint is ours, as
+        # DuckDB's "Did you mean" can name lakesql's internal views.
+        message = e.message.split("\n")[0]
+        return E.UnknownObjectError(message, span=e.span, hint=hint)
 
     def execute_script(
         self, script: str, *, line_offset: int = 0
@@ -333,6 +348,26 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
     "model_versions": ("models", lambda s: registry.versions_table(s.warehouse)),
     "trials": ("models", lambda s: registry.trials_table(s.warehouse)),
 }
+
+
+_CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
+
+
+def _refuse_unread_create_table(sql: str, error: E.ParseError | None) -> None:
+    """A CREATE TABLE lakesql cannot read must fail, not become a DuckDB in-memory table.
+
+    Handing it to DuckDB would create a table that lives in this session only: its rows would
+    never reach the warehouse, silently.
+    """
+    if not _CREATE_TABLE.match(sql):
+        return
+    detail = f" ({error.message})" if error is not None else ""
+    raise E.NotSupportedError(
+        "this CREATE TABLE uses a form lakesql cannot store as a Delta table" + detail,
+        span=error.span if error is not None else None,
+        hint="Delta tables take column types, NOT NULL, PARTITIONED BY and COMMENT; "
+        "CREATE TEMP TABLE makes a DuckDB table that lives in this session",
+    )
 
 
 def _is_command(node: Any) -> bool:

@@ -32,6 +32,7 @@ class LakeSQL(DuckDB):
         LAKESQL_STATEMENTS: tuple[tuple[tuple[str, ...], str], ...] = (
             (("DESCRIBE", "HISTORY"), "_parse_describe_history"),
             (("TRAIN",), "_parse_train"),
+            (("PREDICT",), "_parse_predict"),
             (("RETRAIN", "MODEL"), "_parse_retrain"),
             (("SHOW", "MODELS"), "_parse_show_models"),
             (("SHOW", "VERSIONS", "IN", "MODEL"), "_parse_show_versions"),
@@ -171,6 +172,55 @@ class LakeSQL(DuckDB):
                 options=options,
                 replace=replace or None,
             )
+
+        def _parse_model_ref(self) -> exp.Expr:
+            name = self._model_name()
+            if self._match_text_seq("VERSION"):
+                return lx.ModelRef(this=name, version=self._expect_number())
+            if self._match_text_seq("ALIAS"):
+                return lx.ModelRef(this=name, alias=self._parse_id_var(any_token=True))
+            return lx.ModelRef(this=name)
+
+        def _parse_predict(self) -> exp.Expr | None:
+            # PREDICT m [VERSION n | ALIAS a] FROM t | (query) [INTO t2 [MODE APPEND | OVERWRITE | MERGE ON (k, ...)]]
+            if self._match(TokenType.L_PAREN, advance=False):
+                return None
+            model = self._parse_model_ref()
+            if not self._match(TokenType.FROM):
+                self.raise_error("expected FROM table or FROM (query)")
+            source: exp.Expr | None
+            if self._match(TokenType.L_PAREN, advance=False):
+                first = (
+                    self._tokens[self._index + 1] if self._index + 1 < len(self._tokens) else None
+                )
+                source = self._parse_wrapped(self._parse_select)
+                if source is not None and first is not None:
+                    source.meta[SPAN] = (first.start, self._prev.start)
+            else:
+                source = self._parse_table_parts()
+                if isinstance(source, exp.Table):
+                    version = self._parse_version()
+                    if version is not None:
+                        source.set("version", version)
+            if source is None:
+                self.raise_error("expected a table or a (query) after FROM")
+            into = mode = keys = None
+            if self._match(TokenType.INTO):
+                into = self._expect_table()
+                mode = "APPEND"
+                if self._match_text_seq("MODE"):
+                    if self._match_text_seq("APPEND"):
+                        mode = "APPEND"
+                    elif self._match_text_seq("OVERWRITE"):
+                        mode = "OVERWRITE"
+                    elif self._match_text_seq("MERGE", "ON"):
+                        mode = "MERGE"
+                        keys = self._parse_wrapped_id_vars()
+                    else:
+                        self.raise_error(
+                            "expected MODE APPEND, MODE OVERWRITE or MODE MERGE ON (key, ...)"
+                        )
+            return lx.PredictInto(this=model, source=source, into=into, mode=mode, keys=keys)
 
         def _parse_retrain(self) -> exp.Expr:
             name = self._model_name()
@@ -493,6 +543,19 @@ class LakeSQL(DuckDB):
 
         def option_sql(self, e: lx.Option) -> str:
             return f"{self.sql(e, 'this')} = {self.sql(e, 'expression')}"
+
+        def predictinto_sql(self, e: lx.PredictInto) -> str:
+            source = e.args["source"]
+            src = self.sql(source) if isinstance(source, exp.Table) else f"({self.sql(source)})"
+            text = f"PREDICT {self.sql(e, 'this')} FROM {src}"
+            if e.args.get("into"):
+                text += f" INTO {self.sql(e, 'into')}"
+                mode = e.args.get("mode")
+                if mode == "MERGE":
+                    text += f" MODE MERGE ON ({self.expressions(e, key='keys', flat=True)})"
+                elif mode and mode != "APPEND":
+                    text += f" MODE {mode}"
+            return text
 
         def retrainmodel_sql(self, e: lx.RetrainModel) -> str:
             tail = f" REPRODUCE VERSION {self.sql(e, 'version')}" if e.args.get("version") else ""

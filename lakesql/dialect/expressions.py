@@ -139,3 +139,8 @@ class AlterModelAlias(LakeStatement):
 
 class DropModel(LakeStatement):
     arg_types = {"this": True, "version": False, "exists": False}
+
+
+class PredictInto(LakeStatement):
+    # this: ModelRef; source: Table or query; into: Table; mode: APPEND/OVERWRITE/MERGE; keys
+    arg_types = {"this": True, "source": True, "into": False, "mode": False, "keys": False}

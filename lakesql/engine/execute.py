@@ -29,6 +29,7 @@ from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
 from lakesql.engine.duckdb import guard_stream, quote
 from lakesql.features import store as features
+from lakesql.ml import inference
 from lakesql.ml import statements as ml
 from lakesql.storage import delta
 
@@ -710,6 +711,7 @@ EXECUTORS: list[tuple[type[exp.Expr], Executor]] = [
     (lx.ResetSetting, _reset_setting),
     (lx.ShowSettings, _show_settings),
     (lx.TrainAutoML, ml.train),
+    (lx.PredictInto, inference.predict_statement),
     (lx.RetrainModel, ml.retrain),
     (lx.ShowModels, ml.show_models),
     (lx.ShowVersions, ml.show_versions),

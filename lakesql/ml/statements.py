@@ -197,7 +197,8 @@ def _run(
     registry.validate_name(name, "model name")
     started = time.time()
     described = ctx.session.execute(f"DESCRIBE {data_sql}", cur=ctx.cur).cursor
-    columns = [r[0] for r in described.fetchall()] if described is not None else []
+    column_types = {r[0]: r[1] for r in described.fetchall()} if described is not None else {}
+    columns = list(column_types)
     if label not in columns:
         raise E.ProgrammingError(
             f"label column {label!r} is not in the training data",
@@ -268,6 +269,7 @@ def _run(
                 "seed": opts["seed"],
                 "rows": outcome.split.rows(),
             },
+            "input_types": {c: column_types.get(c) for c in outcome.prep.inputs},
             "prep": {
                 "inputs": outcome.prep.inputs,
                 "outputs": outcome.prep.outputs,

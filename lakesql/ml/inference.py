@@ -1,0 +1,647 @@
+"""Models inside SQL: ML.* table functions, the PREDICT statement, scalar PREDICT()/PREDICT_PROBA().
+
+DuckDB has no Python table functions, so before a statement runs each ``ML.<NAME>(...)`` call is
+evaluated here: its input relation is run through the session (time travel and feature lookups
+included), streamed in Arrow batches through the model, and the result is registered on the
+statement's cursor as a view whose name replaces the call in the text. Scalar ``PREDICT(m, ...)``
+calls become calls of an Arrow-vectorized UDF registered for that model version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from sqlglot.tokens import Token, TokenType
+
+from lakesql import errors as E
+from lakesql.dialect.dialect import LakeSQL
+from lakesql.features.rewrite import _matching, _split_args, _text
+from lakesql.ml import predict as P
+from lakesql.ml import registry
+
+if TYPE_CHECKING:
+    from lakesql.session import Session
+
+
+@dataclass
+class Call:
+    """One ML.<NAME>(...) call: its span and parsed arguments."""
+
+    name: str
+    start: int
+    end: int
+    model: str | None = None
+    version: int | None = None
+    alias: str | None = None
+    relation: str | None = None  # SQL text usable after FROM
+    named: dict[str, str] = field(default_factory=dict)
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: str) -> Call:
+    call = Call(name, tokens[ml].start, tokens[hi].end + 1)
+    for a, b in _split_args(tokens, lo, hi):
+        first = tokens[a]
+        word = first.text.upper()
+        if b - a >= 3 and tokens[a + 1].token_type == TokenType.FARROW:
+            call.named[first.text.lower()] = _text(sql, tokens, a + 2, b)
+        elif word == "MODEL" and b - a >= 2 and call.model is None:
+            call.model = tokens[a + 1].text
+            rest = [t.text.upper() for t in tokens[a + 2 : b]]
+            if len(rest) == 2 and rest[0] == "VERSION":
+                call.version = int(tokens[a + 3].text)
+            elif len(rest) == 2 and rest[0] == "ALIAS":
+                call.alias = tokens[a + 3].text
+            elif rest:
+                raise E.ParseError(
+                    f"unexpected {' '.join(rest)!r} after MODEL {call.model}",
+                    span=E.SourceSpan(sql, tokens[a + 2].start),
+                    hint="write MODEL m, MODEL m VERSION n or MODEL m ALIAS a",
+                )
+        elif word == "TABLE" and b - a >= 2 and call.relation is None:
+            call.relation = _text(sql, tokens, a + 1, b)
+        elif first.token_type == TokenType.L_PAREN and call.relation is None:
+            call.relation = "(" + _text(sql, tokens, a + 1, b - 1) + ")"
+        else:
+            raise E.ParseError(
+                f"unexpected argument {_text(sql, tokens, a, b)!r} of ML.{name}",
+                span=E.SourceSpan(sql, first.start, len(first.text)),
+                hint=f"ML.{name}(MODEL m [VERSION n | ALIAS a], TABLE t | (query) [, name => value])",
+            )
+    if call.model is None:
+        raise E.ParseError(
+            f"ML.{name} needs MODEL m as its first argument",
+            span=E.SourceSpan(sql, tokens[ml].start, 2),
+        )
+    return call
+
+
+def _model(session: Session, call: Call) -> P.ModelVersion:
+    return P.load(session.warehouse, call.model or "", call.version, call.alias)
+
+
+def _float_arg(call: Call, name: str, default: float | None) -> float | None:
+    if name not in call.named:
+        return default
+    try:
+        return float(_unquote(call.named[name]))
+    except ValueError as e:
+        raise E.OptionError(f"{name} => must be a number, not {call.named[name]!r}") from e
+
+
+# -- input relations ----------------------------------------------------------------------------
+
+
+def input_reader(session: Session, mv: P.ModelVersion, relation: str) -> pa.RecordBatchReader:
+    """The rows to score, with the model's feature-table features looked up point-in-time."""
+    from lakesql.features import store as features
+
+    cur = session.engine.cursor()
+    sql = f"SELECT * FROM {relation}"
+    tables = mv.doc.get("feature_tables") or []
+    drop: list[str] = []
+    if tables:
+        described = session.execute(f"DESCRIBE {sql}", cur=cur).cursor
+        columns = {r[0].lower() for r in described.fetchall()} if described is not None else set()
+        time_column = mv.doc["options"].get("time_column")
+        ts_keys = {t["timestamp_key"] for t in tables if t.get("timestamp_key")}
+        if time_column is None and ts_keys and not any(k.lower() in columns for k in ts_keys):
+            time_column = "__lakesql_now"
+            sql = f"SELECT *, CAST(now() AS TIMESTAMP) AS __lakesql_now FROM ({sql})"
+            drop.append(time_column)
+        elif time_column is None and ts_keys:
+            time_column = next(k for k in ts_keys if k.lower() in columns)
+        sql, _ = features.lookup_sql(
+            session, cur, f"({sql})", [t["table"] for t in tables], time_column=time_column
+        )
+        # columns the lookup adds that the spine also had are errors there; features come last
+    result = session.execute(sql, cur=cur)
+    if result.cursor is None:
+        raise E.ProgrammingError("the input of the model returned no rows set")
+    reader = result.cursor.to_arrow_reader(session.settings["batch_rows"])
+    if drop:
+        keep = [n for n in reader.schema.names if n not in drop]
+
+        def gen() -> Any:
+            for batch in _batches(reader):
+                yield batch.select(keep)
+
+        reader = pa.RecordBatchReader.from_batches(
+            pa.schema([reader.schema.field(n) for n in keep]), gen()
+        )
+    return reader
+
+
+def _batches(reader: pa.RecordBatchReader) -> Any:
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+
+
+def scored(
+    session: Session, mv: P.ModelVersion, relation: str, threshold: float | None = None
+) -> pa.Table:
+    return P.predict_reader(mv, input_reader(session, mv, relation), threshold=threshold)
+
+
+# -- table functions ------------------------------------------------------------------------------
+
+
+def _ml_predict(session: Session, call: Call) -> pa.Table:
+    mv = _model(session, call)
+    if call.relation is None:
+        raise E.ParseError("ML.PREDICT needs the rows to score: TABLE t or (query)")
+    return scored(session, mv, call.relation, _float_arg(call, "threshold", None))
+
+
+def _labelled(session: Session, mv: P.ModelVersion, call: Call) -> tuple[Any, Any, str]:
+    """(encoded labels, values) of the call's rows, or of the version's held-out test split."""
+    from lakesql.ml import automl
+
+    label = mv.label
+    if call.relation is None:
+        cur = session.engine.cursor()
+        res = session.execute(mv.doc["data_sql"], cur=cur).cursor
+        if res is None:
+            raise E.InternalError("the training query returned no result set")
+        df = res.to_arrow_table().to_pandas()
+        df = df[df[label].notna()].reset_index(drop=True)
+        split = automl.make_split(df, mv.task, label, mv.doc["options"])
+        frame = df.iloc[split.test]
+        source = "test split"
+    else:
+        table = pa.Table.from_batches(list(_batches(input_reader(session, mv, call.relation))))
+        frame = table.to_pandas()
+        if label not in frame.columns:
+            raise E.ProgrammingError(f"the rows to evaluate need the label column {label!r}")
+        frame = frame[frame[label].notna()]
+        source = "given rows"
+    if len(frame) == 0:
+        raise E.DataError("no labelled rows to evaluate")
+    values = mv.values(frame)
+    if mv.task == "classification":
+        unknown = set(map(str, frame[label])) - set(map(str, mv.classes))
+        if unknown:
+            raise E.DataError(f"label values the model never saw: {sorted(unknown)[:5]}")
+        lookup = {str(c): i for i, c in enumerate(mv.classes)}
+        y = [lookup[str(v)] for v in frame[label]]
+    else:
+        y = frame[label].astype("float64").to_numpy()
+    return y, values, source
+
+
+def _ml_evaluate(session: Session, call: Call) -> pa.Table:
+    import numpy as np
+
+    from lakesql.ml import metrics
+
+    mv = _model(session, call)
+    y, values, source = _labelled(session, mv, call)
+    y = np.asarray(y)
+    n_classes = len(mv.classes)
+
+    def score(idx: Any) -> dict[str, float]:
+        if mv.task == "classification":
+            return metrics.classification_metrics(y[idx], values[idx], n_classes)
+        return metrics.regression_metrics(y[idx], values[idx])
+
+    full = score(np.arange(len(y)))
+    rng = np.random.default_rng(0)
+    draws: dict[str, list[float]] = {k: [] for k in full}
+    for _ in range(int(_float_arg(call, "bootstrap", 200) or 0)):
+        idx = rng.integers(0, len(y), len(y))
+        if mv.task == "classification" and len(np.unique(y[idx])) < 2:
+            continue
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k, v in score(idx).items():
+                if np.isfinite(v):
+                    draws[k].append(v)
+    rows = []
+    for k, v in full.items():
+        d = draws[k]
+        lo, hi = (
+            (float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)))
+            if len(d) >= 20
+            else (None, None)
+        )
+        rows.append(
+            {"metric": k, "value": v, "ci_low": lo, "ci_high": hi, "rows": len(y), "data": source}
+        )
+    schema = pa.schema(
+        [
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("ci_low", pa.float64()),
+            ("ci_high", pa.float64()),
+            ("rows", pa.int64()),
+            ("data", pa.string()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _require_classifier(mv: P.ModelVersion, what: str) -> None:
+    if mv.task != "classification":
+        raise E.ProgrammingError(
+            f"{what} applies to classification models; {mv.name!r} is a {mv.task} model"
+        )
+
+
+def _ml_confusion_matrix(session: Session, call: Call) -> pa.Table:
+    import numpy as np
+
+    mv = _model(session, call)
+    _require_classifier(mv, "ML.CONFUSION_MATRIX")
+    y, values, _ = _labelled(session, mv, call)
+    threshold = _float_arg(call, "threshold", None)
+    if threshold is not None and len(mv.classes) == 2:
+        pred = (values[:, 1] >= threshold).astype(int)
+    else:
+        pred = np.argmax(values, axis=1)
+    rows = []
+    for i, actual in enumerate(mv.classes):
+        for j, predicted in enumerate(mv.classes):
+            rows.append(
+                {
+                    "actual": str(actual),
+                    "predicted": str(predicted),
+                    "count": int(np.sum((np.asarray(y) == i) & (pred == j))),
+                }
+            )
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [("actual", pa.string()), ("predicted", pa.string()), ("count", pa.int64())]
+        ),
+    )
+
+
+def _ml_roc_curve(session: Session, call: Call) -> pa.Table:
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    mv = _model(session, call)
+    _require_classifier(mv, "ML.ROC_CURVE")
+    y, values, _ = _labelled(session, mv, call)
+    y = np.asarray(y)
+    rows = []
+    targets = [1] if len(mv.classes) == 2 else list(range(len(mv.classes)))
+    for k in targets:
+        fpr, tpr, thr = roc_curve(y == k, values[:, k])
+        for a, b, c in zip(fpr, tpr, thr, strict=True):
+            rows.append(
+                {
+                    "class": str(mv.classes[k]),
+                    "threshold": float(min(c, 1.0)),
+                    "false_positive_rate": float(a),
+                    "true_positive_rate": float(b),
+                }
+            )
+    schema = pa.schema(
+        [
+            ("class", pa.string()),
+            ("threshold", pa.float64()),
+            ("false_positive_rate", pa.float64()),
+            ("true_positive_rate", pa.float64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _ml_feature_importance(session: Session, call: Call) -> pa.Table:
+    import numpy as np
+
+    mv = _model(session, call)
+    est, fam = mv.model.model, mv.model.family
+    outputs = mv.prep.outputs
+    if fam == "xgboost":
+        score = est.get_booster().get_score(importance_type="gain")
+        values = np.array([score.get(f, score.get(f"f{i}", 0.0)) for i, f in enumerate(outputs)])
+        kind = "gain"
+    elif fam == "lightgbm":
+        values = np.asarray(est.feature_importance(importance_type="gain"), dtype=float)
+        kind = "gain"
+    elif hasattr(est, "feature_importances_"):
+        values = np.asarray(est.feature_importances_, dtype=float)
+        kind = "impurity decrease"
+    elif hasattr(est, "coef_"):
+        values = np.abs(np.atleast_2d(est.coef_)).sum(axis=0)
+        kind = "|coefficient| (standardised inputs)"
+    else:
+        from sklearn.inspection import permutation_importance
+
+        cur = session.engine.cursor()
+        df = session.execute(mv.doc["data_sql"], cur=cur).cursor.to_arrow_table().to_pandas()  # type: ignore[union-attr]
+        df = df[df[mv.label].notna()]
+        X = mv.prep.transform(df)
+        y = mv.prep.encode_label(df[mv.label])
+        values = permutation_importance(est, X, y, n_repeats=3, random_state=0).importances_mean
+        kind = "permutation"
+    total = float(np.sum(values)) or 1.0
+    rows = []
+    for col in mv.prep.columns:
+        idx = [outputs.index(o) for o in col["outputs"]]
+        v = float(np.sum(values[idx]))
+        rows.append({"feature": col["name"], "importance": v, "share": v / total, "kind": kind})
+    rows.sort(key=lambda r: -r["importance"])
+    return pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                ("feature", pa.string()),
+                ("importance", pa.float64()),
+                ("share", pa.float64()),
+                ("kind", pa.string()),
+            ]
+        ),
+    )
+
+
+def _ml_trial_info(session: Session, call: Call) -> pa.Table:
+    mv = _model(session, call)
+    table = registry.trials_table(session.warehouse)
+    mask = pa.array(
+        [
+            m == mv.name and v == mv.version
+            for m, v in zip(
+                table.column("model").to_pylist(), table.column("version").to_pylist(), strict=True
+            )
+        ],
+        pa.bool_(),
+    )
+    return table.filter(mask)
+
+
+def _ml_explain_predict(session: Session, call: Call) -> pa.Table:
+    import numpy as np
+
+    from lakesql.ml import explain
+
+    mv = _model(session, call)
+    if call.relation is None:
+        raise E.ParseError("ML.EXPLAIN_PREDICT needs the rows to explain: TABLE t or (query)")
+    top_k = int(_float_arg(call, "top_k_features", 5) or 5)
+    table = scored(session, mv, call.relation, _float_arg(call, "threshold", None))
+    frame = table.to_pandas()
+    X = mv.prep.transform(frame)
+    n_classes = len(mv.classes)
+    if mv.task == "classification":
+        target = (
+            np.ones(len(frame), dtype=int)
+            if n_classes == 2
+            else np.argmax(mv.model.predict_values(X), axis=1)
+        )
+    else:
+        target = np.zeros(len(frame), dtype=int)
+    raw, contrib, base = explain.raw_and_contributions(mv.model, X, mv.task, n_classes, target)
+    outputs = mv.prep.outputs
+    groups = [(c["name"], [outputs.index(o) for o in c["outputs"]]) for c in mv.prep.columns]
+    per_input = np.column_stack([contrib[:, idx].sum(axis=1) for _, idx in groups])
+    names = [g[0] for g in groups]
+    explained, attributions = [], []
+    for i in range(len(frame)):
+        order = np.argsort(-np.abs(per_input[i]))[:top_k]
+        attributions.append(
+            [{"feature": names[j], "attribution": float(per_input[i, j])} for j in order]
+        )
+        explained.append(str(mv.classes[target[i]]) if mv.task == "classification" else None)
+    struct = pa.list_(pa.struct([("feature", pa.string()), ("attribution", pa.float64())]))
+    table = table.append_column("explained_class", pa.array(explained, pa.string()))
+    table = table.append_column("baseline", pa.array(np.asarray(base, dtype=float)))
+    table = table.append_column("raw_prediction", pa.array(np.asarray(raw, dtype=float)))
+    table = table.append_column("top_feature_attributions", pa.array(attributions, struct))
+    return table
+
+
+def _ml_forecast(session: Session, call: Call) -> pa.Table:
+    mv = _model(session, call)
+    if mv.task != "forecast":
+        raise E.ProgrammingError(
+            f"ML.FORECAST needs a forecast model; {mv.name!r} is a {mv.task} model"
+        )
+    from lakesql.ml import forecast  # type: ignore[attr-defined]
+
+    horizon = _float_arg(call, "horizon", None)
+    result: pa.Table = forecast.forecast(mv.folder, mv.doc, int(horizon) if horizon else None)
+    return result
+
+
+TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table]] = {
+    "PREDICT": _ml_predict,
+    "EVALUATE": _ml_evaluate,
+    "CONFUSION_MATRIX": _ml_confusion_matrix,
+    "ROC_CURVE": _ml_roc_curve,
+    "FEATURE_IMPORTANCE": _ml_feature_importance,
+    "TRIAL_INFO": _ml_trial_info,
+    "EXPLAIN_PREDICT": _ml_explain_predict,
+    "FORECAST": _ml_forecast,
+}
+
+
+# -- scalar PREDICT(m, ...) / PREDICT_PROBA(m, ...) ---------------------------------------------
+
+
+def _scalar_udf(session: Session, model: str, proba: bool) -> str:
+    import numpy as np
+
+    mv = P.load(session.warehouse, model)
+    if mv.doc.get("feature_tables"):
+        raise E.ProgrammingError(
+            f"model {model!r} takes features from feature tables; scalar PREDICT cannot look them up",
+            hint="use ML.PREDICT(MODEL m, TABLE t), which looks them up point-in-time",
+        )
+    if proba and mv.task != "classification":
+        raise E.ProgrammingError("PREDICT_PROBA applies to classification models")
+    inputs = mv.prep.inputs
+    types = [mv.doc.get("input_types", {}).get(c) or "DOUBLE" for c in inputs]
+    name = f"__lakesql_{'proba' if proba else 'predict'}_{mv.name}_v{mv.version}"
+    if name in session.engine._udfs:
+        return name
+
+    def impl(arrays: list[pa.Array]) -> pa.Array:
+        frame = pa.table(list(arrays), names=inputs).to_pandas()
+        values = mv.values(frame)
+        if mv.task != "classification":
+            return pa.array(np.asarray(values, dtype=float))
+        if proba:
+            return pa.array(values[:, -1] if len(mv.classes) == 2 else values.max(axis=1))
+        return pa.array([str(mv.classes[i]) for i in np.argmax(values, axis=1)])
+
+    returns = "DOUBLE" if proba or mv.task != "classification" else "VARCHAR"
+    session.engine.register_function(name, _fixed_arity(impl, len(inputs)), types, returns)
+    return name
+
+
+def _fixed_arity(impl: Callable[[list[pa.Array]], pa.Array], n: int) -> Callable[..., pa.Array]:
+    """A function of exactly `n` positional parameters calling impl([args]) (DuckDB counts them)."""
+    params = ", ".join(f"a{i}" for i in range(n))
+    namespace: dict[str, Any] = {}
+    exec(
+        f"def udf({params}):\n    return impl([{params}])", {"impl": impl}, namespace
+    )  # n is an int
+    fn: Callable[..., pa.Array] = namespace["udf"]
+    return fn
+
+
+def expand(session: Session, cur: Any, sql: str) -> str:
+    """Evaluate every ML.<NAME>(...) call and scalar PREDICT(...) in `sql`; returns the new text."""
+    upper = sql.upper()
+    if "ML." not in upper and "PREDICT" not in upper:
+        return sql
+    tokens = LakeSQL().tokenize(sql)
+    edits: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if (
+            t.text.upper() == "ML"
+            and i + 3 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.DOT
+            and tokens[i + 3].token_type == TokenType.L_PAREN
+            and tokens[i + 2].text.upper() in TABLE_FUNCTIONS
+        ):
+            fname = tokens[i + 2].text.upper()
+            close = _matching(tokens, i + 3, sql)
+            call = _parse_call(sql, tokens, i, i + 3, close, fname)
+            table = TABLE_FUNCTIONS[fname](session, call)
+            view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"
+            cur.register(view, table)
+            edits.append((call.start, call.end, view))
+            i = close + 1
+            continue
+        if (
+            t.text.upper() in ("PREDICT", "PREDICT_PROBA")
+            and i + 2 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.L_PAREN
+            and (i == 0 or tokens[i - 1].token_type != TokenType.DOT)
+            and i > 0
+        ):
+            model_tok = tokens[i + 2]
+            if i + 3 >= len(tokens) or tokens[i + 3].token_type not in (
+                TokenType.COMMA,
+                TokenType.R_PAREN,
+            ):
+                raise E.ParseError(
+                    f"{t.text}(model, column, ...) takes a model name first",
+                    span=E.SourceSpan(sql, model_tok.start),
+                )
+            udf = _scalar_udf(session, model_tok.text, t.text.upper() == "PREDICT_PROBA")
+            end = (
+                tokens[i + 3].start
+                if tokens[i + 3].token_type == TokenType.R_PAREN
+                else tokens[i + 3].end + 1
+            )
+            edits.append((t.start, end, f"{udf}("))  # PREDICT(m, a, b) -> udf(a, b)
+            i += 4
+            continue
+        i += 1
+    out = sql
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    return out
+
+
+# -- the PREDICT statement ------------------------------------------------------------------------
+
+
+def predict_statement(ctx: Any, node: Any) -> Any:
+    """PREDICT m FROM t | (query) [INTO t2 [MODE APPEND | OVERWRITE | MERGE ON (k, ...)]]."""
+    from sqlglot import exp
+
+    from lakesql.dialect.dialect import SPAN, parse_statement
+    from lakesql.engine.duckdb import quote
+    from lakesql.engine.execute import Context, Result, execute_node
+    from lakesql.storage import delta
+
+    session = ctx.session
+    ref_node = node.this
+    version = ref_node.args.get("version")
+    alias = ref_node.args.get("alias")
+    mv = P.load(
+        session.warehouse,
+        ref_node.name,
+        int(version.name) if version is not None else None,
+        alias.name if alias is not None else None,
+    )
+    source = node.args["source"]
+    if isinstance(source, exp.Table):
+        relation = (
+            source.sql(dialect="duckdb")
+            .replace("FOR VERSION AS OF", "VERSION AS OF")
+            .replace("FOR TIMESTAMP AS OF", "TIMESTAMP AS OF")
+        )
+    else:
+        start, end = source.meta.get(SPAN, (None, None))
+        relation = (
+            "(" + (ctx.sql[start:end] if start is not None else source.sql(dialect="duckdb")) + ")"
+        )
+    table = scored(session, mv, relation)
+    into = node.args.get("into")
+    if into is None:
+        return ctx.rows(table)
+    wh = session.warehouse
+    ref = wh.ref(into.db or None, into.name)
+    wh.require_schema(ref.schema)
+    mode = node.args.get("mode") or "APPEND"
+    schema = delta.delta_schema(table.schema)
+    reader = delta.conform(
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), schema
+    )
+    if not wh.exists(ref):
+        delta.write(
+            ref.path, reader, mode="error", sql=ctx.statement, operation=f"PREDICT INTO ({mode})"
+        )
+    elif mode == "APPEND":
+        delta.write(
+            ref.path, reader, mode="append", sql=ctx.statement, operation="PREDICT INTO (APPEND)"
+        )
+    elif mode == "OVERWRITE":
+        delta.write(
+            ref.path,
+            reader,
+            mode="overwrite",
+            sql=ctx.statement,
+            operation="PREDICT INTO (OVERWRITE)",
+            replace_schema=True,
+        )
+    else:
+        keys = [k.name for k in node.args.get("keys") or []]
+        missing = [k for k in keys if k not in table.column_names]
+        if missing:
+            raise E.ProgrammingError(
+                f"MERGE ON key(s) {missing} are not columns of the predictions",
+                hint=f"columns: {', '.join(table.column_names)}",
+            )
+        view = f"__lakesql_predictions_{uuid.uuid4().hex[:10]}"
+        ctx.cur.register(view, table)
+        cols = table.column_names
+        target = f"{quote(ref.schema)}.{quote(ref.name)}"
+        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in cols if c not in keys)
+        merge = (
+            f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
+            f"WHEN MATCHED THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})"
+        )
+        try:
+            sub = Context(session, ctx.cur, merge, None, original=ctx.statement)
+            execute_node(sub, parse_statement(merge))
+        finally:
+            ctx.cur.unregister(view)
+    session.invalidate(ref)
+    return Result(rowcount=table.num_rows, message=f"PREDICT {table.num_rows}")

@@ -1,0 +1,251 @@
+"""PREDICT, ML.PREDICT and the ML.* analysis functions against the libraries' own answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import lakesql
+
+FAMILIES = ["xgboost", "lgbm", "rf", "extra_tree", "histgb", "lr"]
+
+
+def load_frame(cur: Any, table: str, frame: Any) -> None:
+    source = f"__src_{table}"
+    cur._duck.register(source, pa.Table.from_pandas(frame, preserve_index=False))
+    cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+    cur._duck.unregister(source)
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
+    path = tmp_path_factory.mktemp("wh")
+    con = lakesql.connect(str(path))
+    cur = con.cursor()
+    frame = load_breast_cancer(as_frame=True).frame.iloc[:, [*list(range(8)), 30]]
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    frame.insert(0, "id", range(len(frame)))
+    load_frame(cur, "cancer", frame)
+    diabetes = load_diabetes(as_frame=True).frame
+    diabetes.insert(0, "id", range(len(diabetes)))
+    load_frame(cur, "diabetes", diabetes)
+    for fam in FAMILIES:
+        cur.execute(
+            f"TRAIN AUTOML c_{fam} PREDICT target FROM cancer OPTIONS (time_budget = 2, max_trials = 2, estimators = ['{fam}'], exclude = ['id'])"
+        )
+    cur.execute(
+        "TRAIN AUTOML reg PREDICT target FROM diabetes OPTIONS (time_budget = 2, max_trials = 2, estimators = ['lgbm'], exclude = ['id'])"
+    )
+    return {"path": path, "con": con, "cur": cur, "frame": frame, "diabetes": diabetes}
+
+
+def native_probabilities(folder: Path, X: Any) -> Any:
+    meta = json.loads((folder / "model.json").read_text())
+    if meta["family"] == "xgboost":
+        import xgboost as xgb
+
+        booster = xgb.Booster(model_file=str(folder / meta["file"]))
+        p1 = booster.predict(xgb.DMatrix(X))
+    elif meta["family"] == "lightgbm":
+        import lightgbm as lgb
+
+        p1 = lgb.Booster(model_file=str(folder / meta["file"])).predict(X.to_numpy())
+    else:
+        import skops.io as sio
+
+        path = folder / meta["file"]
+        model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        return model.predict_proba(X)
+    return np.column_stack([1 - p1, p1])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ml_predict_equals_the_libraries_own_predictions(wh: dict[str, Any], family: str) -> None:
+    from lakesql.ml.prep import Prep
+
+    cur = wh["cur"]
+    folder = wh["path"] / "_models" / f"c_{family}" / "v1"
+    learner = json.loads((folder / "version.json").read_text())["best_trial"]["learner"]
+    assert learner.startswith({"lr": "lrl1", "histgb": "histgb"}.get(family, family))
+    got = cur.execute(
+        f"SELECT id, predicted_target, [p.prob FOR p IN predicted_target_probs] AS probs, _model, _model_version "
+        f"FROM ML.PREDICT(MODEL c_{family}, TABLE cancer) ORDER BY id"
+    ).fetchall()
+    prep = Prep.from_dict(json.loads((folder / "prep.json").read_text()))
+    expected = native_probabilities(folder, prep.transform(wh["frame"]))
+    probs = np.array([r[2] for r in got])
+    np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-6)
+    assert [r[1] for r in got] == [prep.classes[i] for i in np.argmax(expected, axis=1)]
+    assert {(r[3], r[4]) for r in got} == {(f"c_{family}", 1)}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_attributions_sum_to_the_raw_prediction(wh: dict[str, Any], family: str) -> None:
+    from lakesql.ml import explain, predict
+
+    cur = wh["cur"]
+    rows = cur.execute(
+        f"SELECT id, baseline, raw_prediction, top_feature_attributions FROM ML.EXPLAIN_PREDICT("
+        f"MODEL c_{family}, (SELECT * FROM cancer WHERE id < 40), top_k_features => 100) ORDER BY id"
+    ).fetchall()
+    mv = predict.load(cur.connection.session.warehouse, f"c_{family}")
+    X = mv.prep.transform(wh["frame"].iloc[:40])
+    own = explain.raw_prediction(mv.model, X, "classification", 2, np.ones(40, dtype=int))
+    for (_, base, raw, attributions), expected in zip(rows, own, strict=True):
+        assert base + sum(a["attribution"] for a in attributions) == pytest.approx(raw, abs=1e-5)
+        assert raw == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_evaluate_equals_sklearn_metrics(wh: dict[str, Any]) -> None:
+    from sklearn import metrics as m
+
+    cur = wh["cur"]
+    got = dict(
+        (r[0], r[1:])
+        for r in cur.execute(
+            "SELECT metric, value, ci_low, ci_high FROM ML.EVALUATE(MODEL c_lgbm, (SELECT * FROM cancer WHERE id % 3 = 0))"
+        ).fetchall()
+    )
+    scored = cur.execute(
+        "SELECT target, predicted_target, predicted_target_probs[2].prob FROM ML.PREDICT(MODEL c_lgbm, (SELECT * FROM cancer WHERE id % 3 = 0))"
+    ).fetchall()
+    y = [r[0] for r in scored]
+    pred = [r[1] for r in scored]
+    p1 = [r[2] for r in scored]
+    assert got["accuracy"][0] == pytest.approx(m.accuracy_score(y, pred), abs=1e-12)
+    assert got["f1"][0] == pytest.approx(m.f1_score(y, pred), abs=1e-12)
+    assert got["roc_auc"][0] == pytest.approx(m.roc_auc_score(y, p1), abs=1e-12)
+    assert got["log_loss"][0] == pytest.approx(
+        m.log_loss(y, np.column_stack([1 - np.array(p1), p1])), abs=1e-9
+    )
+    for value, lo, hi in got.values():
+        assert lo <= value <= hi
+    regression = dict(cur.execute("SELECT metric, value FROM ML.EVALUATE(MODEL reg)").fetchall())
+    recorded = json.loads((wh["path"] / "_models" / "reg" / "v1" / "version.json").read_text())[
+        "metrics"
+    ]["test"]
+    for k in ("mae", "mse", "rmse", "r2", "mape", "explained_variance"):
+        assert regression[k] == pytest.approx(recorded[k], abs=1e-9)
+
+
+def test_confusion_matrix_roc_importance_trials(wh: dict[str, Any]) -> None:
+    cur = wh["cur"]
+    cm = cur.execute(
+        "SELECT actual, predicted, count FROM ML.CONFUSION_MATRIX(MODEL c_xgboost, TABLE cancer)"
+    ).fetchall()
+    assert sum(r[2] for r in cm) == len(wh["frame"]) and len(cm) == 4
+    correct = cur.execute(
+        "SELECT count(*) FROM ML.PREDICT(MODEL c_xgboost, TABLE cancer) WHERE predicted_target = target"
+    ).fetchone()[0]
+    assert sum(r[2] for r in cm if r[0] == r[1]) == correct
+    roc = cur.execute(
+        "SELECT min(false_positive_rate), max(true_positive_rate) FROM ML.ROC_CURVE(MODEL c_xgboost)"
+    ).fetchone()
+    assert roc == (0.0, 1.0)
+    imp = cur.execute("SELECT feature, share FROM ML.FEATURE_IMPORTANCE(MODEL c_rf)").fetchall()
+    assert {r[0] for r in imp} == {c for c in wh["frame"].columns if c not in ("id", "target")}
+    assert sum(r[1] for r in imp) == pytest.approx(1.0)
+    assert cur.execute("SELECT count(*) FROM ML.TRIAL_INFO(MODEL c_rf)").fetchone()[0] >= 1
+    with pytest.raises(lakesql.ProgrammingError, match="classification"):
+        cur.execute("SELECT * FROM ML.ROC_CURVE(MODEL reg)")
+
+
+def test_scalar_predict_matches_ml_predict(wh: dict[str, Any]) -> None:
+    cur = wh["cur"]
+    cols = ", ".join(c for c in wh["frame"].columns if c not in ("id", "target"))
+    scalar = cur.execute(
+        f"SELECT id, PREDICT(c_lgbm, {cols}), PREDICT_PROBA(c_lgbm, {cols}) FROM cancer ORDER BY id"
+    ).fetchall()
+    table = cur.execute(
+        "SELECT id, predicted_target::VARCHAR, predicted_target_probs[2].prob FROM ML.PREDICT(MODEL c_lgbm, TABLE cancer) ORDER BY id"
+    ).fetchall()
+    assert [r[:2] for r in scalar] == [r[:2] for r in table]
+    np.testing.assert_allclose([r[2] for r in scalar], [r[2] for r in table], atol=1e-12)
+
+
+def test_predict_into_merge_twice(wh: dict[str, Any]) -> None:
+    from deltalake import DeltaTable
+
+    cur = wh["cur"]
+    cur.execute("PREDICT c_xgboost FROM cancer INTO scores MODE MERGE ON (id)")
+    first = cur.execute(
+        "SELECT * EXCLUDE (predicted_target_probs) FROM scores ORDER BY id"
+    ).fetchall()
+    path = str(wh["path"] / "main" / "scores")
+    v1 = DeltaTable(path).version()
+    cur.execute("PREDICT c_xgboost FROM cancer INTO scores MODE MERGE ON (id)")
+    assert DeltaTable(path).version() == v1 + 1
+    assert (
+        cur.execute("SELECT * EXCLUDE (predicted_target_probs) FROM scores ORDER BY id").fetchall()
+        == first
+    )
+    assert len(first) == len(wh["frame"])
+    history = cur.execute("DESCRIBE HISTORY scores").fetchall()
+    assert history[0][5] == "PREDICT c_xgboost FROM cancer INTO scores MODE MERGE ON (id)"
+
+
+def test_bad_inputs(wh: dict[str, Any]) -> None:
+    cur = wh["cur"]
+    with pytest.raises(lakesql.ProgrammingError, match="'mean_radius'"):
+        cur.execute("SELECT * FROM ML.PREDICT(MODEL c_lgbm, (SELECT id, mean_texture FROM cancer))")
+    with pytest.raises(lakesql.UnknownObjectError, match="model 'nope'"):
+        cur.execute("SELECT * FROM ML.PREDICT(MODEL nope, TABLE cancer)")
+    with pytest.raises(lakesql.UnknownObjectError, match="no version 9"):
+        cur.execute("SELECT * FROM ML.PREDICT(MODEL c_lgbm VERSION 9, TABLE cancer)")
+    with pytest.raises(lakesql.DataError):
+        cur.execute(
+            "SELECT * FROM ML.PREDICT(MODEL c_lgbm, (SELECT * REPLACE ('x' AS mean_area) FROM cancer))"
+        )
+
+
+def test_unseen_categories_and_nulls_are_defined(tmp_path: Path) -> None:
+    con = lakesql.connect(str(tmp_path / "wh"))
+    cur = con.cursor()
+    cur.execute(
+        "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN 'a' WHEN i % 3 = 1 THEN 'b' ELSE 'c' END AS kind, "
+        "(i % 7)::DOUBLE AS x, (i % 3 = 0 OR i % 7 = 0) AS y FROM range(200) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML m PREDICT y FROM t OPTIONS (time_budget = 2, max_trials = 2, estimators = ['lgbm'], exclude = ['i'])"
+    )
+    rows = cur.execute(
+        "SELECT kind, x, predicted_y FROM ML.PREDICT(MODEL m, (SELECT * FROM (VALUES ('a', 1.0), ('zzz', 1.0), (NULL, NULL)) v(kind, x))) ORDER BY ALL"
+    ).fetchall()
+    assert len(rows) == 3 and all(r[2] in (True, False) for r in rows)
+    con.close()
+
+
+def test_feature_table_model_predicts_from_keys_alone(tmp_path: Path) -> None:
+    con = lakesql.connect(str(tmp_path / "wh"))
+    cur = con.cursor()
+    cur.execute(
+        "CREATE TABLE readings AS SELECT (i % 20) AS device, TIMESTAMP '2024-01-01' + INTERVAL (i) HOUR AS ts, "
+        "(i % 11)::DOUBLE AS temperature FROM range(400) r(i)"
+    )
+    cur.execute(
+        "CREATE FEATURE TABLE device_temp PRIMARY KEY (device) TIMESTAMP KEY (ts) AS SELECT * FROM readings"
+    )
+    cur.execute(
+        "CREATE TABLE alarms AS SELECT (i % 20) AS device, TIMESTAMP '2024-01-01' + INTERVAL (i) HOUR + INTERVAL 30 MINUTE AS ts, "
+        "((i % 11) > 6) AS alarm FROM range(400) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML alarm PREDICT alarm FROM alarms WITH FEATURES device_temp OPTIONS (time_budget = 2, max_trials = 3, estimators = ['lgbm'])"
+    )
+    spine = "(SELECT * FROM (VALUES (3, TIMESTAMP '2024-01-01 03:30:00'), (3, TIMESTAMP '2024-01-01 23:59:00'), (5, TIMESTAMP '2024-01-10 05:45:00')) v(device, ts))"
+    rows = cur.execute(
+        f"SELECT device, ts, temperature, predicted_alarm FROM ML.PREDICT(MODEL alarm, {spine}) ORDER BY ALL"
+    ).fetchall()
+    expected = cur.execute(
+        f"SELECT s.device, s.ts, (SELECT temperature FROM readings r WHERE r.device = s.device AND r.ts <= s.ts ORDER BY r.ts DESC LIMIT 1) FROM {spine} s ORDER BY ALL"
+    ).fetchall()
+    assert [r[:3] for r in rows] == expected
+    assert [r[3] for r in rows] == [r[2] > 6 for r in expected]
+    con.close()
