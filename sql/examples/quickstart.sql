@@ -79,3 +79,26 @@ SELECT 1001 AS wine_id, 'cultivar_0' AS cultivar, TIMESTAMP '2024-03-02 08:00:00
        5.9 AS color_intensity, 1.0 AS hue, 3.2 AS od280_od315, 1100.0 AS proline;
 REFRESH FEATURE TABLE lab.cultivar_profile;
 DESCRIBE FEATURE TABLE lab.cultivar_profile;
+
+-- 9. AutoML: which cultivar is a wine? (FLAML over xgboost, lightgbm and scikit-learn models,
+--    plus scikit-learn's default HistGradientBoosting; the Delta versions read are recorded.)
+TRAIN AUTOML cultivar_model PREDICT cultivar FROM lab.wine
+    OPTIONS (time_budget = 10, exclude = ['wine_id', 'measured_at'], metric = 'accuracy');
+
+SHOW VERSIONS IN MODEL cultivar_model;
+
+-- 10. Measure it on its held-out test split, with bootstrap 95% intervals.
+SELECT metric, round(value, 4) AS value, round(ci_low, 4) AS ci_low, round(ci_high, 4) AS ci_high
+FROM ML.EVALUATE(MODEL cultivar_model);
+
+-- 11. Score rows inside SQL, explain them, and keep the scores in a Delta table.
+SELECT wine_id, cultivar, predicted_cultivar
+FROM ML.PREDICT(MODEL cultivar_model, (SELECT * FROM lab.wine WHERE wine_id % 40 = 0))
+ORDER BY wine_id;
+
+SELECT wine_id, predicted_cultivar, top_feature_attributions
+FROM ML.EXPLAIN_PREDICT(MODEL cultivar_model, (SELECT * FROM lab.wine WHERE wine_id IN (1, 100)),
+                        top_k_features => 2);
+
+PREDICT cultivar_model FROM lab.wine INTO lab.wine_scores MODE MERGE ON (wine_id);
+SELECT predicted_cultivar, count(*) AS wines FROM lab.wine_scores GROUP BY ALL ORDER BY ALL;
