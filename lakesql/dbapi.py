@@ -59,6 +59,12 @@ class Connection:
     def interrupt(self) -> None:
         """Cancel the statement running on this connection (from another thread)."""
         self._live().engine.interrupt()
+        for cur in self._cursors:  # each cursor runs on its own DuckDB connection
+            if not cur._closed:
+                try:
+                    cur._duck.interrupt()
+                except Exception:
+                    pass
 
     def close(self) -> None:
         """Close the connection and its cursors; closing it again raises InterfaceError."""
@@ -101,6 +107,10 @@ class Cursor:
     ) -> Cursor:
         """Execute a statement; parameters are bound (`?` or `$1`), never interpolated."""
         session = self._check()
+        if not isinstance(operation, str):
+            raise E.InterfaceError(
+                f"the statement must be a str, not {type(operation).__name__}"
+            )
         if (parameters is not None and not isinstance(parameters, (Sequence, dict))) or isinstance(
             parameters, str
         ):

@@ -123,7 +123,7 @@ def run_script(
 def cli(ctx: click.Context, command: str | None, warehouse: str | None, fmt: str) -> None:
     """lakesql: SQL over Delta Lake tables, with machine learning built in.
 
-    Without a command: runs piped input as a script.
+    Without a command: the interactive shell on a terminal; piped input runs as a script.
     """
     ctx.ensure_object(dict)
     ctx.obj.update(warehouse=warehouse, fmt=fmt)
@@ -137,7 +137,17 @@ def cli(ctx: click.Context, command: str | None, warehouse: str | None, fmt: str
                 sys.stdin.read(), warehouse=warehouse, fmt=fmt, variables={}, source="<stdin>"
             )
         )
-    click.echo(ctx.get_help())
+    ctx.invoke(shell)
+
+
+@cli.command()
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default=None)
+@click.pass_context
+def shell(ctx: click.Context, fmt: str | None = None) -> None:
+    """Interactive SQL shell (the default on a terminal). Piped input: lines and meta commands."""
+    from lakesql.cli.shell import main as shell_main
+
+    ctx.exit(shell_main(warehouse=ctx.obj["warehouse"], fmt=fmt or ctx.obj["fmt"]))
 
 
 @cli.command()
@@ -213,6 +223,44 @@ def info(ctx: click.Context) -> None:
                 click.echo(f"{pkg}: not installed")
         for key, value in sorted(session.settings.items()):
             click.echo(f"lakesql.{key} = {value}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", default=5433, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--password",
+    envvar="LAKESQL_SERVER_PASSWORD",
+    default=None,
+    help="Password clients must give (SCRAM-SHA-256); required off loopback. "
+    "Also LAKESQL_SERVER_PASSWORD.",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, password: str | None) -> None:
+    """Serve the warehouse over the Postgres wire protocol (psql, BI tools, drivers)."""
+    import lakesql
+    from lakesql.server import Server
+
+    try:
+        server = Server(ctx.obj["warehouse"], host, port, password=password or None)
+    except lakesql.Error as e:
+        click.echo(f"lakesql: {e}", err=True)
+        ctx.exit(Exit.USAGE)
+    except OSError as e:
+        click.echo(f"lakesql: cannot listen on {host}:{port}: {e.strerror}", err=True)
+        ctx.exit(Exit.IO_ERROR)
+    auth = "SCRAM-SHA-256 password" if password else "no password (loopback only)"
+    click.echo(
+        f"lakesql {lakesql.__version__} serving {ctx.obj['warehouse'] or 'the default warehouse'} "
+        f"on {host}:{server.port} ({auth}); Ctrl-C stops",
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:
