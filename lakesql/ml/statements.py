@@ -212,6 +212,16 @@ def _run(
             exclude.append(ft["timestamp_key"])
     opts = {**opts, "exclude": exclude}
     staged = registry.staging_dir(wh, name)
+    # The data profile needs only the rows: write it while the search runs.
+    profile = _Background(
+        notebooks.write_profile,
+        staged / "profile.ipynb",
+        df.copy(),
+        label=label,
+        task=opts["task"] or automl.infer_task(df[label].dropna()),
+        model=name,
+        version_hint="",
+    )
     try:
         if reproduce is None:
             outcome = automl.fit(
@@ -241,14 +251,7 @@ def _run(
             exclude=exclude + [c for c in (opts["split_column"],) if c],
             n_jobs=n_jobs or 1,
         )
-        notebooks.write_profile(
-            staged / "profile.ipynb",
-            df,
-            label=label,
-            task=outcome.task,
-            model=name,
-            version_hint="",
-        )
+        profile.join()
         (staged / "flaml.log").unlink(missing_ok=True)
         doc = {
             "model": name,
@@ -292,6 +295,7 @@ def _run(
             wh, name, staged, doc, outcome.trials, replace=replace or reproduce is not None
         )
     except BaseException as e:
+        profile.join(reraise=False)
         shutil.rmtree(staged, ignore_errors=True)
         if isinstance(e, KeyboardInterrupt):
             raise E.OperationalError(
@@ -303,6 +307,29 @@ def _run(
     doc["version"] = version
     ctx.session.models_changed()
     return doc
+
+
+class _Background:
+    """Run a function in a thread; join() re-raises its exception."""
+
+    def __init__(self, fn: Any, *args: Any, **kwargs: Any):
+        import threading
+
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            except BaseException as e:  # handed to join()
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name="lakesql-profile", daemon=True)
+        self.thread.start()
+
+    def join(self, reraise: bool = True) -> None:
+        self.thread.join()
+        if reraise and self.error is not None:
+            raise self.error
 
 
 def _user() -> str:
