@@ -74,6 +74,8 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     n_classes: int = 0
     test_frame: Any = None
+    # task forecast: what ML.FORECAST needs besides the model (lakesql.ml.forecast.summary)
+    forecast: dict[str, Any] | None = None
 
 
 def infer_task(y: Any) -> str:
@@ -90,6 +92,10 @@ def make_split(df: Any, task: str, label: str, opts: dict[str, Any]) -> Split:
     """Row positions of the train, validation and test splits (deterministic for a seed)."""
     import numpy as np
 
+    if task == "forecast":
+        from lakesql.ml import forecast
+
+        return forecast.make_split(df, label, opts)
     n = len(df)
     method = opts["split"] or ("time" if opts["time_column"] else "random")
     if method == "column":
@@ -229,8 +235,16 @@ def fit(
         raise E.DataError(f"only {len(df)} labelled row(s): too few to train and test a model")
     task = opts["task"] or infer_task(df[label])
     if task == "forecast":
-        raise E.NotSupportedError(
-            "task = 'forecast' is not available yet", hint="train a regression on lag features"
+        from lakesql.ml import forecast
+
+        return forecast.fit(
+            df,
+            label=label,
+            opts=opts,
+            workdir=workdir,
+            progress=progress,
+            time_budget=time_budget,
+            notes=warn,
         )
     metric = check_metric(task, opts["metric"])
     prep = Prep(label=label, task=task)
@@ -387,6 +401,10 @@ def fit(
 
 def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     """Train the recorded best configuration of a version again, on the same rows and split."""
+    if version_doc["task"] == "forecast":
+        from lakesql.ml import forecast
+
+        return forecast.refit(df, version_doc=version_doc)
     opts = version_doc["options"]
     label = version_doc["label"]
     task = version_doc["task"]

@@ -86,8 +86,20 @@ def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: 
     return call
 
 
+def _version_doc(session: Session, call: Call) -> dict[str, Any]:
+    wh = session.warehouse
+    v = registry.resolve_version(wh, call.model or "", call.version, call.alias)
+    return registry.get_version(wh, call.model or "", v)
+
+
 def _model(session: Session, call: Call) -> P.ModelVersion:
-    return P.load(session.warehouse, call.model or "", call.version, call.alias)
+    doc = _version_doc(session, call)
+    if doc["task"] == "forecast":
+        raise E.ProgrammingError(
+            f"model {doc['model']!r} forecasts: ML.{call.name} does not apply to it",
+            hint=f"use ML.FORECAST(MODEL {doc['model']} [, horizon => n]), or ML.TRIAL_INFO",
+        )
+    return P.load(session.warehouse, call.model or "", doc["version"])
 
 
 def _float_arg(call: Call, name: str, default: float | None) -> float | None:
@@ -373,11 +385,11 @@ def _ml_feature_importance(session: Session, call: Call) -> pa.Table:
 
 
 def _ml_trial_info(session: Session, call: Call) -> pa.Table:
-    mv = _model(session, call)
+    doc = _version_doc(session, call)
     table = registry.trials_table(session.warehouse)
     mask = pa.array(
         [
-            m == mv.name and v == mv.version
+            m == doc["model"] and v == doc["version"]
             for m, v in zip(
                 table.column("model").to_pylist(), table.column("version").to_pylist(), strict=True
             )
@@ -429,15 +441,16 @@ def _ml_explain_predict(session: Session, call: Call) -> pa.Table:
 
 
 def _ml_forecast(session: Session, call: Call) -> pa.Table:
-    mv = _model(session, call)
-    if mv.task != "forecast":
-        raise E.ProgrammingError(
-            f"ML.FORECAST needs a forecast model; {mv.name!r} is a {mv.task} model"
-        )
-    from lakesql.ml import forecast  # type: ignore[attr-defined]
+    from lakesql.ml import forecast
 
+    doc = _version_doc(session, call)
+    if doc["task"] != "forecast":
+        raise E.ProgrammingError(
+            f"ML.FORECAST needs a forecast model; {doc['model']!r} is a {doc['task']} model"
+        )
     horizon = _float_arg(call, "horizon", None)
-    result: pa.Table = forecast.forecast(mv.folder, mv.doc, int(horizon) if horizon else None)
+    folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
+    result: pa.Table = forecast.forecast(folder, doc, int(horizon) if horizon else None)
     return result
 
 

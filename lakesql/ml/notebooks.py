@@ -152,6 +152,25 @@ print(f"validation loss: {{metrics.loss(METRIC, scores[METRIC]):.10f}}")
 """
 
 
+FORECAST_TRIAL_CODE = """import json
+import lakesql
+from lakesql.ml import forecast, metrics
+
+WAREHOUSE = {warehouse!r}
+DATA_SQL = {data_sql!r}      # every table pinned to the Delta version the model read
+OPTIONS = json.loads({options!r})
+LABEL, METRIC = {label!r}, {metric!r}
+LEARNER, CONFIG = {learner!r}, json.loads({config!r})
+
+with lakesql.connect(WAREHOUSE) as con:
+    df = con.cursor().execute(DATA_SQL).fetchdf()
+# forecasts the validation window step by step, as the search scored it
+scores = forecast.trial_scores(df, label=LABEL, opts=OPTIONS, learner=LEARNER, config=CONFIG, n_jobs={n_jobs})
+print(f"validation {{METRIC}}: {{scores[METRIC]:.10f}}")
+print(f"validation loss: {{metrics.loss(METRIC, scores[METRIC]):.10f}}")
+"""
+
+
 def write_trials(
     folder: Path,
     trials: list[dict[str, Any]],
@@ -185,9 +204,10 @@ def write_trials(
                 f"(FLAML stops a trial early when the search budget runs out; the loss printed here is that of the full configuration.)"
             )
         )
+        template = FORECAST_TRIAL_CODE if task == "forecast" else TRIAL_CODE
         nb.cells.append(
             v4.new_code_cell(
-                TRIAL_CODE.format(
+                template.format(
                     warehouse=warehouse,
                     data_sql=data_sql,
                     options=json.dumps(options),

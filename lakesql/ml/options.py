@@ -24,8 +24,11 @@ ESTIMATORS: dict[str, dict[str, str]] = {
         "regression": "extra_tree",
         "forecast": "extra_tree",
     },
-    "histgb": {"classification": "histgb", "regression": "histgb"},
-    "lr": {"classification": "lrl1", "regression": "enet"},
+    "histgb": {"classification": "histgb", "regression": "histgb", "forecast": "histgb"},
+    "lr": {"classification": "lrl1", "regression": "enet", "forecast": "enet"},
+    # forecast baselines, scored on the validation window next to FLAML's trials
+    "naive": {"forecast": "naive"},
+    "seasonal_naive": {"forecast": "seasonal_naive"},
 }
 SPLITS = ("random", "time", "column")
 
@@ -182,8 +185,30 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise OptionError("split = 'column' needs split_column = '<column>'")
     if out["split"] == "time" and not out["time_column"]:
         raise OptionError("split = 'time' needs time_column = '<column>'")
-    if out["task"] == "forecast" and (not out["time_column"] or not out["horizon"]):
+    if out["task"] == "forecast" and (not out["time_column"] or out["horizon"] is None):
         raise OptionError("task = 'forecast' needs time_column and horizon")
+    given = {k.lower() for k in raw}
+    if out["task"] == "forecast":
+        if out["horizon"] < 1:
+            raise OptionError(f"option 'horizon' must be at least 1, not {out['horizon']}")
+        if out["split"] not in (None, "time"):
+            raise OptionError(
+                "task = 'forecast' splits by time only",
+                hint="the last horizon periods of each series are the test window, the horizon before them the validation window",
+            )
+        for name in ("test_fraction", "valid_fraction", "split_column", "pos_label"):
+            if name in given:
+                raise OptionError(
+                    f"option {name!r} does not apply to task = 'forecast'",
+                    hint="the last horizon periods of each series are the test window, the horizon before them the validation window",
+                )
+    else:
+        for name in ("horizon", "series_id"):
+            if name in given:
+                raise OptionError(
+                    f"option {name!r} applies to task = 'forecast' only",
+                    hint="add task = 'forecast'",
+                )
     return out
 
 

@@ -58,6 +58,11 @@ def load(
 
     v = registry.resolve_version(wh, name, version, alias)
     doc = registry.get_version(wh, name, v)
+    if doc["task"] == "forecast":
+        raise E.ProgrammingError(
+            f"model {name!r} forecasts future periods; it does not score rows",
+            hint=f"use ML.FORECAST(MODEL {name} [, horizon => n])",
+        )
     key = (
         str(wh.root),
         name.lower(),
@@ -96,14 +101,35 @@ def _probs_type() -> pa.DataType:
     return pa.list_(pa.struct([("label", pa.string()), ("prob", pa.float64())]))
 
 
+def _labels(classes: list[Any], codes: Any) -> pa.Array:
+    """pa.array([classes[i] for i in codes]), taken from an array of the classes when that is the
+    same array (classes of one type whose Arrow type does not depend on which of them occur)."""
+    if len(codes) and classes and _uniform_type(classes):
+        return pa.array(classes).take(pa.array(codes, pa.int64()))
+    return pa.array([classes[int(i)] for i in codes])
+
+
+def _uniform_type(classes: list[Any]) -> bool:
+    kinds = {type(c) for c in classes}
+    if kinds in ({str}, {bool}, {float}):
+        return True
+    return kinds == {int} and all(-(2**63) <= c < 2**63 for c in classes)
+
+
 def predict_batch(
     mv: ModelVersion, batch: pa.RecordBatch, *, threshold: float | None = None
 ) -> pa.RecordBatch:
     """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version."""
     import numpy as np
 
-    frame = batch.to_pandas()
-    values = mv.values(frame) if len(frame) else np.zeros((0, max(1, len(mv.classes))))
+    # one block per column: float columns without NULLs are not copied on their way to numpy
+    frame = batch.to_pandas(split_blocks=True)
+    if len(frame):
+        values = mv.values(frame)
+    elif mv.task == "classification":
+        values = np.zeros((0, max(1, len(mv.classes))))
+    else:
+        values = np.zeros(0)  # a 1-d column, as predict_values returns for regression
     n = batch.num_rows
     arrays = list(batch.columns)
     names = list(batch.schema.names)
@@ -116,22 +142,24 @@ def predict_batch(
             codes = (values[:, 1] >= threshold).astype(int)
         else:
             codes = np.argmax(values, axis=1) if n else np.zeros(0, dtype=int)
-        labels = [classes[int(i)] for i in codes]
-        arrays.append(pa.array(labels))
+        arrays.append(_labels(classes, codes))
         names.append(out_name)
+        k = len(classes)
         flat = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
+        class_names = pa.array([str(c) for c in classes], pa.string())
         structs = pa.StructArray.from_arrays(
-            [pa.array([str(c) for c in classes] * n, pa.string()), flat], names=["label", "prob"]
+            [class_names.take(np.tile(np.arange(k, dtype=np.int64), n)), flat],
+            names=["label", "prob"],
         )
-        offsets = pa.array(np.arange(0, (n + 1) * len(classes), len(classes), dtype=np.int32))
+        offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
         arrays.append(pa.ListArray.from_arrays(offsets, structs))
         names.append(f"{out_name}_probs")
     else:
         arrays.append(pa.array(np.asarray(values, dtype=np.float64)))
         names.append(out_name)
-    arrays.append(pa.array([mv.name] * n, pa.string()))
+    arrays.append(pa.repeat(pa.scalar(mv.name, pa.string()), n))
     names.append("_model")
-    arrays.append(pa.array([mv.version] * n, pa.int64()))
+    arrays.append(pa.repeat(pa.scalar(mv.version, pa.int64()), n))
     names.append("_model_version")
     for reserved in (out_name, "_model", "_model_version"):
         if names.count(reserved) > 1:

@@ -16,6 +16,7 @@ from typing import Any
 from lakesql.errors import DataError, ProgrammingError
 
 MAX_CATEGORIES = 200
+_DT_ATTR = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}  # stored part -> pandas name
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid)", re.IGNORECASE)
 
 
@@ -174,15 +175,59 @@ class Prep:
     # -- applying -----------------------------------------------------------------------------
     def transform(self, df: Any) -> Any:
         """The feature matrix (pandas DataFrame of float64) for rows `df`."""
-        import numpy as np
-        import pandas as pd
-
         missing = [c for c in self.inputs if c not in df.columns]
         if missing:
             raise ProgrammingError(
                 f"input column(s) {', '.join(repr(m) for m in missing)} missing",
                 hint="the model was trained on: " + ", ".join(self.inputs),
             )
+        outputs = self.outputs
+        if len(set(outputs)) == len(outputs):
+            return self._transform_into_matrix(df, outputs)
+        return self._transform_columns(df)
+
+    def _transform_into_matrix(self, df: Any, outputs: list[str]) -> Any:
+        """transform(), writing every feature straight into one float64 matrix (same values).
+
+        Numeric columns held in a plain numpy dtype are prepared with numpy (the same float64
+        operations pandas runs); the other columns go through the pandas path of transform().
+        """
+        import numpy as np
+        import pandas as pd
+
+        where = {name: i for i, name in enumerate(outputs)}
+        # column-major, so the frame below takes it as its single block without a copy
+        matrix = np.empty((len(df), len(outputs)), dtype=np.float64, order="F")
+        for c in self.columns:
+            s = df[c["name"]]
+            kind = c["kind"]
+            if (
+                kind == "numeric"
+                and isinstance(s, pd.Series)
+                and isinstance(s.dtype, np.dtype)
+                and s.dtype.kind in "fiu"
+            ):
+                values = s.to_numpy(dtype=np.float64)
+                col = matrix[:, where[c["name"]]]
+                np.subtract(values, c["mean"], out=col)
+                np.divide(col, c["std"], out=col)
+                missing = np.isnan(values)
+                if "missing_indicator" in c:
+                    matrix[:, where[f"{c['name']}__missing"]] = missing
+                if missing.any():  # (fill - mean) / std, the value pandas computes for a gap
+                    col[missing] = (c["fill"] - c["mean"]) / c["std"]
+                continue
+            single = Prep(self.label, self.task, self.classes, [c])
+            part = single._transform_columns(df)
+            for name in c["outputs"]:
+                matrix[:, where[name]] = part[name].astype(np.float64).to_numpy()
+        return pd.DataFrame(matrix, index=df.index, columns=outputs, copy=False)
+
+    def _transform_columns(self, df: Any) -> Any:
+        """The feature matrix built column by column with pandas (any output names)."""
+        import numpy as np
+        import pandas as pd
+
         out: dict[str, Any] = {}
         for c in self.columns:
             s = df[c["name"]]
@@ -200,7 +245,9 @@ class Prep:
                     if getattr(times.dt, "tz", None) is not None:
                         times = times.dt.tz_convert("UTC").dt.tz_localize(None)
                     for p in c["parts"]:
-                        out[f"{c['name']}__{p}"] = getattr(times.dt, p).astype("float64")
+                        out[f"{c['name']}__{p}"] = getattr(times.dt, _DT_ATTR.get(p, p)).astype(
+                            "float64"
+                        )
                 else:
                     codes = {v: float(i) for i, v in enumerate(c["categories"])}
                     out[c["name"]] = s.astype("string").map(codes).astype("float64").fillna(-1.0)

@@ -273,6 +273,7 @@ def _run(
                 "rows": outcome.split.rows(),
             },
             "input_types": {c: column_types.get(c) for c in outcome.prep.inputs},
+            "forecast": outcome.forecast,
             "prep": {
                 "inputs": outcome.prep.inputs,
                 "outputs": outcome.prep.outputs,
