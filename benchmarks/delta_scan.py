@@ -66,7 +66,7 @@ def sf_tag(sf: float) -> str:
 def tpch_extension() -> str:
     """Path of the tpch extension file inside the installed duckdb-extension-tpch wheel."""
     try:
-        import duckdb_extension_tpch  # type: ignore[import-not-found]
+        import duckdb_extension_tpch
     except ImportError:
         sys.exit("duckdb-extension-tpch is not installed (pip install -e '.[dev]')")
     base = os.path.dirname(duckdb_extension_tpch.__file__)
@@ -96,6 +96,12 @@ def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def count(con: Any, sql: str | None) -> int:
+    """The single integer of a one-row result (`sql` run first when given)."""
+    row = (con.execute(sql) if sql else con).fetchone()
+    return int(row[0]) if row else 0
+
+
 # -- 1. data ------------------------------------------------------------------------------------
 
 
@@ -119,7 +125,7 @@ def generate_parquet(folder: Path, sf: float) -> dict[str, Any]:
     rows = {}
     for t in TABLES:
         con.execute(f"COPY {t} TO {sql_str(str(tmp / f'{t}.parquet'))} (FORMAT parquet)")
-        rows[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        rows[t] = count(con, f"SELECT count(*) FROM {t}")
     con.close()
     info = {
         "sf": sf,
@@ -150,7 +156,9 @@ def load_warehouse(warehouse: Path, parquet: Path, sf: float) -> dict[str, Any]:
     seconds = {}
     for t in TABLES:
         t0 = time.perf_counter()
-        cur.execute(f"CREATE TABLE {t} AS SELECT * FROM read_parquet({sql_str(str(parquet / f'{t}.parquet'))})")
+        cur.execute(
+            f"CREATE TABLE {t} AS SELECT * FROM read_parquet({sql_str(str(parquet / f'{t}.parquet'))})"
+        )
         seconds[t] = round(time.perf_counter() - t0, 3)
         log(f"[load] CREATE TABLE {t} AS ...: {seconds[t]:.2f} s")
     con.close()
@@ -173,8 +181,9 @@ def folder_stats(path: Path) -> dict[str, int]:
 
 def write_path(folder: Path, parquet_file: Path, repeat: int) -> dict[str, Any]:
     """CREATE TABLE lineitem AS through lakesql vs pyarrow read + write_deltalake, alternating."""
-    import lakesql
     from deltalake import write_deltalake
+
+    import lakesql
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -191,7 +200,7 @@ def write_path(folder: Path, parquet_file: Path, repeat: int) -> dict[str, Any]:
         cur.execute(f"CREATE TABLE lineitem AS SELECT * FROM read_parquet({source})")
         lake_s.append(time.perf_counter() - t0)
         cur.execute("SELECT count(*) FROM lineitem")
-        rows = cur.fetchone()[0]
+        rows = count(cur, None)
         con.close()
         lake_stats = folder_stats(wh / "main" / "lineitem")
         shutil.rmtree(wh)
@@ -264,7 +273,9 @@ def parquet_runner(paths: dict[str, str]) -> tuple[Callable[[str], pa.Table], Ca
     return run, con.close
 
 
-def querybuilder_runner(paths: dict[str, str]) -> tuple[Callable[[str], pa.Table], Callable[[], None]]:
+def querybuilder_runner(
+    paths: dict[str, str],
+) -> tuple[Callable[[str], pa.Table], Callable[[], None]]:
     from deltalake import DeltaTable, QueryBuilder
 
     qb = QueryBuilder()
@@ -277,13 +288,16 @@ def querybuilder_runner(paths: dict[str, str]) -> tuple[Callable[[str], pa.Table
     return run, lambda: None
 
 
-def timed(fn: Callable[[str], pa.Table], q: str) -> tuple[float, int]:
+def timed(fn: Callable[[str], pa.Table], q: str) -> tuple[float, float, int]:
+    """Wall-clock seconds, process CPU seconds (all threads) and row count of one run."""
+    c0 = time.process_time()
     t0 = time.perf_counter()
     result = fn(q)
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     rows = result.num_rows
     del result
-    return elapsed, rows
+    return elapsed, cpu, rows
 
 
 def short_error(e: BaseException) -> str:
@@ -300,30 +314,47 @@ def run_queries(
     out = []
     for nr, q in queries:
         times: dict[str, list[float]] = {e: [] for e in engines}
+        cpus: dict[str, list[float]] = {e: [] for e in engines}
         rows: dict[str, int | None] = {e: None for e in engines}
         errors: dict[str, str | None] = {e: None for e in engines}
         for name, fn in engines.items():  # warm-up
             try:
-                elapsed, rows[name] = timed(fn, q)
+                elapsed, cpu, rows[name] = timed(fn, q)
                 if elapsed > slow_limit:  # too slow to repeat: the warm-up is the measurement
                     times[name].append(elapsed)
-            except Exception as e:
-                errors[name] = short_error(e)
-        for _ in range(repeat):
-            for name, fn in engines.items():
+                    cpus[name].append(cpu)
+            except Exception as exc:
+                errors[name] = short_error(exc)
+        order = list(engines.items())
+        for r in range(repeat):
+            # Rotate the order every round: an engine running right after another one inherits
+            # its warm (or polluted) caches and allocator state, so no engine keeps one slot.
+            for name, fn in order[r % len(order) :] + order[: r % len(order)]:
                 if errors[name] is not None or (times[name] and times[name][0] > slow_limit):
                     continue
-                elapsed, _rows = timed(fn, q)
+                try:
+                    elapsed, cpu, _rows = timed(fn, q)
+                except Exception as exc:  # failed after a good warm-up: no timing is kept
+                    errors[name], times[name], cpus[name] = short_error(exc), [], []
+                    continue
                 times[name].append(elapsed)
+                cpus[name].append(cpu)
             gc.collect()
         med = {e: (statistics.median(times[e]) if times[e] else None) for e in engines}
+        med_cpu = {e: (statistics.median(cpus[e]) if cpus[e] else None) for e in engines}
         ref = med["parquet"]
+        ref_cpu = med_cpu["parquet"]
         entry: dict[str, Any] = {"query": nr, "rows": rows["parquet"]}
         for e in engines:
-            entry[f"{e}_s"] = None if med[e] is None else round(med[e], 4)
+            m, mc = med[e], med_cpu[e]
+            entry[f"{e}_s"] = None if m is None else round(m, 4)
             entry[f"{e}_runs_s"] = [round(x, 4) for x in times[e]]
+            entry[f"{e}_cpu_s"] = None if mc is None else round(mc, 4)
             if e != "parquet":
-                entry[f"{e}_ratio"] = None if med[e] is None or not ref else round(med[e] / ref, 3)
+                entry[f"{e}_ratio"] = None if m is None or not ref else round(m / ref, 3)
+                entry[f"{e}_cpu_ratio"] = (
+                    None if mc is None or not ref_cpu else round(mc / ref_cpu, 3)
+                )
                 entry[f"{e}_rows"] = rows[e]
                 entry[f"{e}_rows_match"] = None if rows[e] is None else rows[e] == rows["parquet"]
             entry[f"{e}_error"] = errors[e]
@@ -351,7 +382,13 @@ def fmt_r(x: float | None) -> str:
 
 
 def format_row(e: dict[str, Any]) -> str:
-    check = "ok" if e.get("lakesql_rows_match") else "ROWS DIFFER" if e.get("lakesql_rows_match") is False else "lakesql failed"
+    check = (
+        "ok"
+        if e.get("lakesql_rows_match")
+        else "ROWS DIFFER"
+        if e.get("lakesql_rows_match") is False
+        else "lakesql failed"
+    )
     return (
         f"Q{e['query']:02d}  {fmt_s(e['parquet_s'])}  {fmt_s(e['lakesql_s'])} {fmt_r(e['lakesql_ratio'])}"
         f"  {fmt_s(e['querybuilder_s'])} {fmt_r(e['querybuilder_ratio'])}  {e['rows'] if e['rows'] is not None else '-':>6}  {check}"
@@ -373,6 +410,14 @@ def print_report(result: dict[str, Any]) -> None:
         f"geomean lakesql/parquet: {s['geomean_lakesql_vs_parquet']:.3f}x "
         f"(target <= {TARGET}x: {'met' if s['meets_target'] else 'MISSED'})"
     )
+    print(
+        f"geomean on process CPU time: lakesql/parquet {s['geomean_cpu_lakesql_vs_parquet']}x, "
+        f"querybuilder/parquet {s['geomean_cpu_querybuilder_vs_parquet']}x"
+    )
+    la = result["load_average"]
+    print(
+        f"load average at start/end: {la['start']} / {la['end']} on {result['machine']['cores']} cores"
+    )
     qb = s["geomean_querybuilder_vs_parquet"]
     print(
         f"geomean querybuilder/parquet: {qb:.3f}x over {s['querybuilder_ok']} queries; "
@@ -384,7 +429,9 @@ def print_report(result: dict[str, Any]) -> None:
     if w:
         print()
         print(f"write path, lineitem ({w['rows']} rows), median of {w['repeat']}:")
-        print(f"  lakesql CREATE TABLE AS          {w['lakesql_ctas_s']:8.3f} s  files {w['lakesql_files']}")
+        print(
+            f"  lakesql CREATE TABLE AS          {w['lakesql_ctas_s']:8.3f} s  files {w['lakesql_files']}"
+        )
         print(
             f"  pyarrow read + write_deltalake   {w['direct_total_s']:8.3f} s  "
             f"(read {w['direct_read_s']:.3f} + write {w['direct_write_s']:.3f})  files {w['direct_files']}"
@@ -441,8 +488,15 @@ def versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor (default 1)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per query after one warm-up (default 3)")
-    ap.add_argument("--write-repeat", type=int, default=None, help="rounds of the write-path test (default --repeat)")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="timed runs per query after one warm-up (default 3)"
+    )
+    ap.add_argument(
+        "--write-repeat",
+        type=int,
+        default=None,
+        help="rounds of the write-path test (default --repeat)",
+    )
     ap.add_argument("--queries", default="", help="comma-separated query numbers (default all 22)")
     ap.add_argument("--skip-write", action="store_true", help="skip the write-path comparison")
     ap.add_argument("--no-querybuilder", action="store_true", help="skip deltalake's QueryBuilder")
@@ -452,13 +506,20 @@ def main(argv: list[str] | None = None) -> int:
         default=120.0,
         help="a warm-up slower than this many seconds is the only run of that engine (default 120)",
     )
-    ap.add_argument("--data", type=Path, default=HERE / "data", help="cache folder (default benchmarks/data)")
+    ap.add_argument(
+        "--data", type=Path, default=HERE / "data", help="cache folder (default benchmarks/data)"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "delta_scan.json", help="result JSON")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
 
     started = time.perf_counter()
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1):
+        log(
+            f"warning: the machine is busy (load average {load_before[0]:.1f}): timings will be noisy"
+        )
     base = args.data / sf_tag(args.sf)
     parquet = base / "parquet"
     warehouse = base / "warehouse"
@@ -469,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
 
     write = None
     if not args.skip_write:
-        write = write_path(base / "writebench", parquet / "lineitem.parquet", args.write_repeat or args.repeat)
+        write = write_path(
+            base / "writebench", parquet / "lineitem.parquet", args.write_repeat or args.repeat
+        )
 
     queries = tpch_queries()
     if args.queries:
@@ -503,11 +566,19 @@ def main(argv: list[str] | None = None) -> int:
         "queries": len(per_query),
         "geomean_lakesql_vs_parquet": None if g_lake is None else round(g_lake, 4),
         "geomean_querybuilder_vs_parquet": None if g_qb is None else round(g_qb, 4),
+        # Same ratios on process CPU time (all threads): less sensitive to other processes
+        # competing for the cores than wall-clock time.
+        "geomean_cpu_lakesql_vs_parquet": _round(geomean([e["lakesql_cpu_ratio"] for e in both])),
+        "geomean_cpu_querybuilder_vs_parquet": _round(
+            geomean([e["querybuilder_cpu_ratio"] for e in qb_ok])
+        ),
         "querybuilder_ok": len(qb_ok),
         "querybuilder_failed": [e["query"] for e in per_query if e["querybuilder_s"] is None],
         "lakesql_failed": [e["query"] for e in per_query if e["lakesql_s"] is None],
         "row_mismatches": [e["query"] for e in per_query if e["lakesql_rows_match"] is False],
-        "querybuilder_row_mismatches": [e["query"] for e in per_query if e["querybuilder_rows_match"] is False],
+        "querybuilder_row_mismatches": [
+            e["query"] for e in per_query if e["querybuilder_rows_match"] is False
+        ],
         "total_parquet_s": round(sum(e["parquet_s"] for e in both), 3),
         "total_lakesql_s": round(sum(e["lakesql_s"] for e in both), 3),
         "total_querybuilder_s": round(sum(e["querybuilder_s"] for e in qb_ok), 3),
@@ -516,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result = {
         "benchmark": "delta_scan",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sf": args.sf,
         "repeat": args.repeat,
         "machine": machine_info(),
@@ -526,12 +597,19 @@ def main(argv: list[str] | None = None) -> int:
         "queries": per_query,
         "summary": summary,
         "elapsed_s": round(time.perf_counter() - started, 1),
+        # 1-minute load average when the run started and ended: above the core count, other
+        # processes competed for the CPU and the timings are noisy.
+        "load_average": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_report(result)
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 def _disabled(q: str) -> pa.Table:

@@ -26,7 +26,7 @@ def _s(x: float | None, digits: int = 3) -> str:
 
 
 def _r(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}x"
+    return "-" if x is None else f"{x:.2f}x"
 
 
 def delta_scan(res: dict[str, Any]) -> str:
@@ -38,13 +38,18 @@ def delta_scan(res: dict[str, Any]) -> str:
         "",
         f"{res['date']} · {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB · "
         f"duckdb {v['duckdb']}, deltalake {v['deltalake']}, lakesql {v['lakesql']}, pyarrow {v['pyarrow']} · "
-        f"median of {res['repeat']} runs after one warm-up, seconds",
+        f"median of {res['repeat']} runs after one warm-up, seconds"
+        + (
+            f" · load average {res['load_average']['start']:g} → {res['load_average']['end']:g}"
+            if res.get("load_average")
+            else ""
+        ),
         "",
         "| query | raw Parquet (DuckDB) | lakesql | lakesql / Parquet | QueryBuilder | QueryBuilder / Parquet | rows |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in res["queries"]:
-        rows = "–" if e["rows"] is None else str(e["rows"])
+        rows = "-" if e["rows"] is None else str(e["rows"])
         if e.get("lakesql_rows_match") is False:
             rows += f" (lakesql: {e['lakesql_rows']})"
         out.append(
@@ -64,12 +69,22 @@ def delta_scan(res: dict[str, Any]) -> str:
         f"- lakesql / raw Parquet geometric mean: **{_r(s['geomean_lakesql_vs_parquet'])}** "
         f"(target ≤ {s['target']}x: {'met' if s['meets_target'] else 'missed'}).",
         f"- QueryBuilder: {s['querybuilder_ok']}/{s['queries']} queries ran"
-        + (f"; failed: {', '.join('Q%02d' % q for q in s['querybuilder_failed'])}" if s["querybuilder_failed"] else "")
+        + (
+            "; failed: " + ", ".join(f"Q{q:02d}" for q in s["querybuilder_failed"])
+            if s["querybuilder_failed"]
+            else ""
+        )
         + " (its total and geomean cover the queries that ran).",
         "- Row counts of lakesql and the reference "
-        + ("match on every query." if not s["row_mismatches"] else f"differ on {s['row_mismatches']}."),
+        + (
+            "match on every query."
+            if not s["row_mismatches"]
+            else f"differ on {s['row_mismatches']}."
+        ),
     ]
-    failures = [(e["query"], e["querybuilder_error"]) for e in res["queries"] if e.get("querybuilder_error")]
+    failures = [
+        (e["query"], e["querybuilder_error"]) for e in res["queries"] if e.get("querybuilder_error")
+    ]
     for q, err in failures:
         out.append(f"  - QueryBuilder Q{q:02d}: `{err}`")
     w = res.get("write_path")
@@ -93,10 +108,205 @@ def delta_scan(res: dict[str, Any]) -> str:
 
 
 def generic(res: dict[str, Any]) -> str:
-    return f"### {res.get('benchmark', '?')}\n\n```json\n{json.dumps(res.get('summary', res), indent=2)}\n```"
+    """Any other benchmark: its summary (or top-level numbers) as a two-column table."""
+    summary = res.get("summary")
+    if not isinstance(summary, dict):
+        summary = {k: v for k, v in res.items() if isinstance(v, (int, float, str, bool))}
+    out = [f"### {res.get('benchmark', '?')}", ""]
+    meta = [str(res[k]) for k in ("date",) if k in res]
+    if isinstance(res.get("load_average"), dict):
+        la = res["load_average"]
+        meta.append(f"load average {la.get('start')} → {la.get('end')}")
+    if meta:
+        out += [" · ".join(meta), ""]
+    out += ["| metric | value |", "|---|---:|"]
+    out += [f"| {k} | {v} |" for k, v in summary.items()]
+    return "\n".join(out)
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"delta_scan": delta_scan}
+_PREDICT_METHODS = [
+    ("ml_predict", "ML.PREDICT"),
+    ("direct", "direct (in memory)"),
+    ("direct_scan", "direct + scan"),
+    ("model_only", "booster alone"),
+    ("pandas", "pandas"),
+    ("udf_row", "row UDF*"),
+]
+
+
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k"
+
+
+def predict(res: dict[str, Any]) -> str:
+    s = res["summary"]
+    m = res["machine"]
+    v = res["versions"]
+    la = res.get("load_average") or {}
+    out = [
+        f"### predict: batch scoring of {res['rows']:,} rows",
+        "",
+        f"{res['date']} · {m['cores']} cores ({m['cpu']}) · "
+        + ", ".join(f"{k} {x}" for k, x in v.items())
+        + f" · median of {res['repeat']} runs after one warm-up"
+        + (f" · load average {la.get('start')} → {la.get('end')}" if la else "")
+        + (f" · {res['note']}" if res.get("note") else ""),
+        "",
+        "Rows per second (ratio to the direct call, wall time):",
+        "",
+        "| model | features | trees | "
+        + " | ".join(label for _, label in _PREDICT_METHODS)
+        + " | max abs diff |",
+        "|---|---:|---:|" + "---:|" * len(_PREDICT_METHODS) + "---:|",
+    ]
+    for e in res["models"]:
+        cells = []
+        for key, _ in _PREDICT_METHODS:
+            rps = e["rows_per_s"].get(key)
+            ratio = e["ratio_vs_direct"].get(key)
+            cells.append("-" if rps is None else f"{_rate(rps)} ({_r(ratio)})")
+        out.append(
+            f"| {e['model']} | {e['features']} | {e['trees']} | "
+            + " | ".join(cells)
+            + f" | {e['max_abs_diff_vs_direct']:.1e} |"
+        )
+    out += [
+        "",
+        f"\\* row UDF measured on {res['udf_rows']:,} rows and extrapolated.",
+        "",
+        f"- ML.PREDICT / direct (in memory): min **{_r(s['min_ratio_vs_direct'])}** "
+        f"(target ≥ {s['target']}x: {'met' if s['meets_target'] else 'missed'}); "
+        f"on CPU time {_r(s.get('min_cpu_ratio_vs_direct'))}.",
+        f"- ML.PREDICT / direct + scan of the same table: min **{_r(s['min_ratio_vs_direct_scan'])}**"
+        + (
+            f"; on CPU time {_r(s.get('min_cpu_ratio_vs_direct_scan'))}."
+            if s.get("min_cpu_ratio_vs_direct_scan") is not None
+            else "."
+        ),
+        "",
+        "ML.PREDICT's steps, seconds (one run each):",
+        "",
+    ]
+    steps = list(res["models"][0].get("breakdown_s", {}))
+    if steps:
+        out += [
+            "| model | " + " | ".join(steps) + " |",
+            "|---|" + "---:|" * len(steps),
+        ]
+        for e in res["models"]:
+            out.append(
+                f"| {e['model']} | " + " | ".join(f"{e['breakdown_s'][k]:.3f}" for k in steps) + " |"
+            )
+    before = res.get("before")
+    if before:
+        out += [
+            "",
+            f"Before/after (before: {before.get('date')}"
+            + (f", {before['note']}" if before.get("note") else "")
+            + "), median seconds:",
+            "",
+            "| model | ML.PREDICT before | after | direct before | after | ML.PREDICT / direct before | after |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for e in res["models"]:
+            b = before["models"].get(e["model"])
+            if not b:
+                continue
+            out.append(
+                f"| {e['model']} | {_s(b['median_s']['ml_predict'])} | {_s(e['median_s']['ml_predict'])} "
+                f"| {_s(b['median_s']['direct'])} | {_s(e['median_s']['direct'])} "
+                f"| {_r(b['ratio_vs_direct']['ml_predict'])} | {_r(e['ratio_vs_direct']['ml_predict'])} |"
+            )
+    return "\n".join(out)
+
+
+def _metric(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def automl(res: dict[str, Any]) -> str:
+    s = res["summary"]
+    m = res["machine"]
+    v = res["versions"]
+    la = res.get("load_average") or {}
+    out = [
+        "### automl: TRAIN AUTOML against FLAML direct and default models",
+        "",
+        f"{res['date']} · {m['cores']} cores ({m['cpu']}) · "
+        + ", ".join(f"{k} {x}" for k, x in v.items())
+        + f" · budgets {', '.join(f'{b:g}' for b in res['budgets_s'])} s · seed {res['seed']}"
+        + (f" · load average {la.get('start')} → {la.get('end')}" if la else "")
+        + f" · {res.get('elapsed_s', 0) / 60:.0f} min",
+        "",
+        "Test-split metric (binary: roc_auc, multi-class: log_loss (lower is better), "
+        "regression: r2); diff = lakesql − FLAML with better positive, and its paired-bootstrap "
+        "95% interval; trials = lakesql / FLAML; overhead = TRAIN wall time − budget.",
+        "",
+        "| dataset | rows | budget s | metric | lakesql | FLAML | diff [95% CI] | HistGB | XGBoost "
+        "| trials | lakesql best | overhead s | target s |",
+        "|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for e in res["results"]:
+        k = e["metric"]
+        lk, fl = e["lakesql"], e["flaml"]
+        lo, hi = e["diff_vs_flaml_ci95"]
+        flag = " ⚠" if e["worse_than_flaml_beyond_noise"] else ""
+        over = "" if e["overhead_ok"] else " ⚠"
+        out.append(
+            f"| {e['dataset']} | {e['rows']} | {e['budget_s']:g} | {k} | {_metric(lk['test'][k])} "
+            f"| {_metric(fl['test'][k])} | {e['diff_vs_flaml']:+.4f} [{lo:+.3f}, {hi:+.3f}]{flag} "
+            f"| {_metric(e['histgb_default']['test'][k])} | {_metric(e['xgboost_default']['test'][k])} "
+            f"| {lk['trials']} / {fl['trials']} | {lk['best_learner']} "
+            f"| {lk['overhead_s']:.1f}{over} | {e['overhead_target_s']:.1f} |"
+        )
+    out += [
+        "",
+        "| budget s | median overhead s | max overhead s | FLAML's own overrun s (median) "
+        "| mean diff | lakesql better / FLAML better / tie |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for b, x in s["by_budget"].items():
+        out.append(
+            f"| {b} | {x['median_overhead_s']:.2f} | {x['max_overhead_s']:.2f} "
+            f"| {x['median_flaml_overrun_s']:.2f} | {x['mean_diff_vs_flaml']:+.4f} "
+            f"| {x['lakesql_better']} / {x['flaml_better']} / {x['ties']} |"
+        )
+    worse = s["worse_than_flaml_beyond_noise"]
+    over = s["overhead_over_target"]
+    out += [
+        "",
+        "- Worse than FLAML direct beyond noise (interval below 0 and beyond "
+        + ", ".join(f"{k} {t}" for k, t in s["tolerance"].items())
+        + f"): {', '.join(worse) if worse else 'none'}.",
+        "- Overhead over target (10% of the budget + 2 s): "
+        + (", ".join(over) if over else "none")
+        + ".",
+    ]
+    phases = [e["lakesql"].get("phases_s", {}) for e in res["results"]]
+    if phases and phases[0]:
+        keys = list(phases[0])
+        out += [
+            "",
+            "lakesql's phases, median seconds over all runs of a budget:",
+            "",
+            "| budget s | " + " | ".join(keys) + " |",
+            "|---:|" + "---:|" * len(keys),
+        ]
+        for b in res["budgets_s"]:
+            sel = [e["lakesql"]["phases_s"] for e in res["results"] if e["budget_s"] == b]
+            meds = []
+            for k in keys:
+                vals = sorted(p.get(k, 0.0) for p in sel)
+                meds.append(f"{vals[len(vals) // 2]:.2f}" if vals else "-")
+            out.append(f"| {b:g} | " + " | ".join(meds) + " |")
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "delta_scan": delta_scan,
+    "predict": predict,
+    "automl": automl,
+}
 
 
 def render(files: list[Path]) -> str:
@@ -119,7 +329,11 @@ def update_readme(readme: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Markdown tables from benchmarks/results/*.json")
     ap.add_argument("files", nargs="*", type=Path)
-    ap.add_argument("--readme", action="store_true", help="also rewrite the results section of benchmarks/README.md")
+    ap.add_argument(
+        "--readme",
+        action="store_true",
+        help="also rewrite the results section of benchmarks/README.md",
+    )
     args = ap.parse_args(argv)
     files = args.files or sorted((HERE / "results").glob("*.json"))
     if not files:
