@@ -71,7 +71,10 @@ def run_script(
         click.echo(f"lakesql: {e.message}", err=True)
         return Exit.USAGE
     try:
-        con = lakesql.connect(warehouse, **(settings or {}))
+        settings = dict(settings or {})
+        if sys.stderr.isatty() and "LAKESQL_PROGRESS" not in os.environ:
+            settings.setdefault("progress", True)  # TRAIN draws its progress bar on a terminal
+        con = lakesql.connect(warehouse, **settings)
     except lakesql.Error as e:
         click.echo(f"lakesql: {e}", err=True)
         return Exit.SQL_ERROR
