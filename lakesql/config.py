@@ -26,8 +26,8 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected an integer")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected an integer, got {value!r}")
     return int(value)
 
 
@@ -56,7 +56,12 @@ SETTINGS: dict[str, Setting] = {
             "time_budget", _to_int, 60, "Default TRAIN AUTOML time budget in seconds.", "integer"
         ),
         Setting(
-            "cluster", _opt_str, None, "Address of a distributed back-end (ray://...).", "text"
+            "cluster",
+            _opt_str,
+            None,
+            "Ray cluster for TRAIN AUTOML trials and PREDICT ... INTO: ray://host:10001, 'auto', "
+            "'local' (embedded) or 'none' (default: RAY_ADDRESS, else local).",
+            "text",
         ),
         Setting(
             "udfs",
@@ -91,6 +96,8 @@ SETTINGS: dict[str, Setting] = {
 }
 
 _CHOICES = {"delta_reader": ("auto", "extension", "parquet")}
+# smallest (and largest) value of integer settings
+_RANGES = {"threads": (0, 1024), "batch_rows": (1, 1 << 31), "time_budget": (1, 1 << 31)}
 
 
 def validate(name: str, value: Any) -> Any:
@@ -108,6 +115,11 @@ def validate(name: str, value: Any) -> Any:
         converted = spec.convert(value)
     except (TypeError, ValueError) as e:
         raise OptionError(f"setting {key!r} expects {spec.type_name}: {e}") from e
+    bounds = _RANGES.get(key)
+    if bounds is not None and not bounds[0] <= converted <= bounds[1]:
+        raise OptionError(
+            f"setting {key!r} must be between {bounds[0]} and {bounds[1]}, not {converted}"
+        )
     choices = _CHOICES.get(key)
     if choices and converted not in choices:
         raise OptionError(f"setting {key!r} must be one of {', '.join(choices)}, not {converted!r}")

@@ -108,9 +108,7 @@ class Cursor:
         """Execute a statement; parameters are bound (`?` or `$1`), never interpolated."""
         session = self._check()
         if not isinstance(operation, str):
-            raise E.InterfaceError(
-                f"the statement must be a str, not {type(operation).__name__}"
-            )
+            raise E.InterfaceError(f"the statement must be a str, not {type(operation).__name__}")
         if (parameters is not None and not isinstance(parameters, (Sequence, dict))) or isinstance(
             parameters, str
         ):

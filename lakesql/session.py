@@ -148,6 +148,13 @@ class Session:
         Raises:
             lakesql.Error: a subclass saying what went wrong; nothing was committed.
         """
+        if isinstance(sql, str) and "\x00" in sql:
+            # DuckDB stops reading a statement at a NUL byte: the rest would be ignored silently.
+            raise E.ParseError(
+                "the statement contains a NUL byte",
+                span=E.SourceSpan(sql, sql.index("\x00")),
+                hint="remove it; pass binary values as parameters",
+            )
         cur = cur if cur is not None else self.engine.cursor()
         statements = split_statements(sql)
         if not statements:
@@ -184,6 +191,12 @@ class Session:
             node = None
         if isinstance(node, exp.Command):
             _refuse_unread_create_table(sql, None)
+        if _START_TRANSACTION.match(sql):  # sqlglot reads it as a column alias, DuckDB as BEGIN
+            raise E.NotSupportedError(
+                "multi-statement transactions are not supported: each statement commits "
+                "one Delta version",
+                hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
+            )
         ctx = Context(self, cur, sql, params, original)
         if node is not None:
             result = execute_node(ctx, node)
@@ -245,9 +258,8 @@ class Session:
             raise E.NotSupportedError(
                 "the warehouse of a session cannot change", hint="connect to the other one"
             )
+        self.engine.configure(key, converted)  # threads, memory_limit: refused values raise
         self.settings[key] = converted
-        if key == "threads" and converted:
-            self.engine.con.execute(f"SET threads = {int(converted)}")
 
     def reset(self, name: str) -> None:
         key = name.lower().removeprefix("lakesql.")
@@ -302,6 +314,11 @@ class Session:
             raise E.ObjectExistsError(
                 f"function {name!r} already exists", hint="use CREATE OR REPLACE FUNCTION"
             )
+        if self._functions.get(name, {}).get("kind") == "module" and not replace:
+            raise E.ObjectExistsError(
+                f"function {name!r} already exists: it comes from the UDF folder",
+                hint="choose another name, or CREATE OR REPLACE FUNCTION to shadow it",
+            )
         fn = resolve(target, self.udf_folder)
         self._register(
             UdfSpec(name, tuple(params), returns, fn, doc=first_doc_line(fn), origin=target),
@@ -350,6 +367,7 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 }
 
 
+_START_TRANSACTION = re.compile(r"\s*START\s+TRANSACTION\b", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
 
 

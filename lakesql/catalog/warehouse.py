@@ -52,6 +52,19 @@ def validate_name(name: str, what: str = "name") -> str:
     return name.lower()
 
 
+def _committed(folder: Path) -> bool:
+    """True when `folder` holds a Delta table with at least one commit.
+
+    A writer killed before its first commit leaves a folder (data files, maybe an empty
+    `_delta_log`) that is not a table: it is not listed, and CREATE TABLE can reuse the name.
+    Checked with two stats in the common case (version 0 or a checkpoint is there).
+    """
+    log = folder / "_delta_log"
+    if (log / "00000000000000000000.json").exists() or (log / "_last_checkpoint").exists():
+        return True
+    return log.is_dir() and any(True for _ in log.glob("*.json"))
+
+
 @dataclass(frozen=True)
 class TableRef:
     """A warehouse table: its schema, name and folder."""
@@ -127,9 +140,7 @@ class Warehouse:
         path = self.root / schema
         if not path.is_dir():
             return []
-        return sorted(
-            p.name for p in path.iterdir() if _NAME.match(p.name) and (p / "_delta_log").is_dir()
-        )
+        return sorted(p.name for p in path.iterdir() if _NAME.match(p.name) and _committed(p))
 
     def all_tables(self) -> list[TableRef]:
         return [self.ref(s, t) for s in self.schemas() for t in self.tables(s)]

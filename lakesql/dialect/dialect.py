@@ -631,6 +631,10 @@ def parse_statement(sql: str) -> exp.Expr:
         nodes = _DIALECT.parse(sql)
     except SqlglotParseError as e:
         raise _to_parse_error(e, sql) from e
+    except RecursionError as e:  # sqlglot parses recursively: thousands of nested parentheses
+        raise ParseError(
+            "the statement nests too deeply for lakesql's parser", span=SourceSpan(sql, 0)
+        ) from e
     found = [n for n in nodes if n is not None]
     if len(found) != 1:
         raise ParseError(f"expected one statement, found {len(found)}", span=SourceSpan(sql, 0))

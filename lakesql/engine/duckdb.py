@@ -134,10 +134,12 @@ class Engine:
     def __init__(self, *, threads: int = 0, memory_limit: str | None = None, reader: str = "auto"):
         self.con = duckdb.connect(":memory:")
         self._lock = threading.RLock()
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        try:
+            self.configure("threads", threads)
+            self.configure("memory_limit", memory_limit)
+        except E.Error:
+            self.con.close()
+            raise
         self.extension_loaded = False
         self.extension_error: str | None = None
         if reader != "parquet":
@@ -145,6 +147,28 @@ class Engine:
         self.reader = reader if self.extension_loaded else "parquet"
         self.con.execute("CREATE SCHEMA IF NOT EXISTS __lakesql")
         self._udfs: set[str] = set()
+
+    def configure(self, setting: str, value: Any) -> None:
+        """Apply lakesql setting `threads` or `memory_limit` to DuckDB (0 / None: DuckDB's default).
+
+        Raises:
+            OptionError: DuckDB refuses the value.
+        """
+        if setting not in ("threads", "memory_limit"):
+            return
+        sql = (
+            f"RESET {setting}"
+            if not value
+            else f"SET threads = {int(value)}"
+            if setting == "threads"
+            else f"SET memory_limit = {literal(str(value))}"
+        )
+        try:
+            self.con.execute(sql)
+        except duckdb.Error as e:
+            raise E.OptionError(
+                f"setting {setting!r} cannot be {value!r}: {translate(e).message}"
+            ) from e
 
     def _load_extension(self) -> None:
         global _FALLBACK_WARNED

@@ -95,6 +95,8 @@ def open_table(path: str, version: int | str | datetime | None = None) -> DeltaT
         dt = DeltaTable(path)
         if version is not None:
             dt.load_as_version(version)
+        if isinstance(version, (str, datetime)):
+            _check_existed_at(dt, path, version)
         return dt
 
     try:
@@ -106,6 +108,31 @@ def open_table(path: str, version: int | str | datetime | None = None) -> DeltaT
                 hint="DESCRIBE HISTORY lists the versions",
             ) from e
         raise _translate(e, path) from e
+
+
+def _check_existed_at(dt: DeltaTable, path: str, when: str | datetime) -> None:
+    """delta-rs loads version 0 for a time before the table existed: refuse that.
+
+    delta-rs dates versions by their log files' modification times, so the first log file's is
+    the time the table came to exist.
+    """
+    if dt.version() != 0:
+        return
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        created = Path(path, "_delta_log", f"{0:020d}.json").stat().st_mtime
+    except OSError:  # log cleaned up after a checkpoint: cannot tell, keep delta-rs's answer
+        return
+    if moment.timestamp() < created - 0.001:
+        first = datetime.fromtimestamp(created, tz=moment.tzinfo)
+        raise ValueError(
+            f"the table did not exist yet at {moment.isoformat()}: its first version was "
+            f"committed at {first.isoformat()}"
+        )
 
 
 def snapshot(path: str, version: int | str | datetime | None = None) -> Snapshot:
@@ -123,12 +150,34 @@ def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
     return Snapshot(
         path=path,
         version=dt.version(),
-        files=list(dt.file_uris()),
+        files=_in_commit_order(dt),
         schema=pa.schema(dt.schema().to_arrow()),
         partition_columns=list(meta.partition_columns),
         comment=meta.description,
         plain_parquet=plain,
     )
+
+
+def _in_commit_order(dt: DeltaTable) -> list[str]:
+    """The snapshot's files, oldest first, so a scan returns rows in insertion order.
+
+    delta-rs lists files newest commit first; DuckDB (and users) expect a table's rows in the
+    order they were inserted. Files are ordered by their add action's modification time (the
+    listing reversed first, so files of one millisecond keep commit order).
+    """
+    uris = list(dt.file_uris())
+    try:
+        actions = pa.table(dt.get_add_actions(flatten=False))
+        times = actions.column("modification_time").to_pylist()
+        paths = actions.column("path").to_pylist()
+    except Exception:  # an older/newer deltalake without these columns: keep its order
+        return uris
+    if len(times) != len(uris) or any(
+        not u.endswith(p.rsplit("/", 1)[-1]) for u, p in zip(uris, paths, strict=True)
+    ):
+        return uris
+    order = sorted(range(len(uris) - 1, -1, -1), key=lambda i: times[i] or 0)
+    return [uris[i] for i in order]
 
 
 def create_empty(
@@ -211,6 +260,38 @@ def write(
         raise
 
 
+def append(
+    path: str,
+    rows: Callable[[], pa.RecordBatchReader],
+    *,
+    sql: str,
+    operation: str,
+    attempts: int = 8,
+) -> int:
+    """Append in one commit, retrying when a concurrent commit wins the race.
+
+    For blind appends only: rows that do not depend on the table's contents (INSERT ... VALUES,
+    INSERT ... SELECT from other tables, COPY FROM). delta-rs refuses such an append when a
+    concurrent UPDATE/DELETE/MERGE (an overwrite here) committed first, although appending the
+    same rows on top of that commit is exactly right; so the rows (`rows()`, called once per try)
+    are appended again. Files of a failed try are never referenced (VACUUM removes them).
+
+    Raises:
+        ConflictError: still losing the race after `attempts` tries.
+    """
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return write(path, rows(), mode="append", sql=sql, operation=operation)
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def history(path: str) -> list[dict[str, Any]]:
     """Commit infos, newest first."""
     return _guard(path, lambda: DeltaTable(path).history())
@@ -220,6 +301,8 @@ def restore(path: str, target: int | str, *, sql: str) -> int:
     """Restore the table to an older version or timestamp; returns the new version."""
 
     def go() -> int:
+        if isinstance(target, str):
+            open_table(path, target)  # refuses a time before the table existed
         dt = DeltaTable(path)
         dt.restore(target, commit_properties=_props(sql, "RESTORE"))
         return DeltaTable(path).version()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,12 +118,24 @@ def first_doc_line(fn: Callable[..., Any]) -> str:
     return (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
 
 
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
 def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
     """Find 'module:function', first among the UDF folder's modules, then on sys.path."""
     module_name, sep, fn_name = target.partition(":")
     if not sep or not module_name or not fn_name:
         raise ProgrammingError(
             f"invalid function target {target!r}", hint="write it as 'module:function'"
+        )
+    if (
+        not _MODULE.fullmatch(module_name)
+        or not _MODULE.fullmatch(fn_name)
+        or len(module_name) > 200
+    ):
+        raise ProgrammingError(
+            f"invalid function target {target!r}: module and function must be dotted names",
+            hint="write it as 'module:function', e.g. 'scoring:churn_score'",
         )
     module: Any
     candidate = Path(folder) / f"{module_name}.py" if folder else None
@@ -131,7 +144,7 @@ def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
     else:
         try:
             module = importlib.import_module(module_name)
-        except ImportError as e:
+        except Exception as e:  # ImportError, or whatever the module raises while importing
             raise ProgrammingError(f"cannot import module {module_name!r}: {e}") from e
     fn = module
     for part in fn_name.split("."):

@@ -1,0 +1,189 @@
+"""Malformed and hostile input: every statement of tests/fixtures/bad_input/*.txt must raise a
+lakesql.Error subclass with a useful message, and leave the warehouse exactly as it was.
+
+"Useful" means: not an InternalError, not an engine's internal error text, no Python traceback,
+a message of a few words at least. "Exactly as it was" means: the same files (path and size)
+under the warehouse folder, the same Delta version of every table, and nothing new beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lakesql
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bad_input"
+# Absolute paths some cases name: they must not appear.
+OUTSIDE = [Path("/tmp/evil"), Path("/tmp/x"), Path("/tmp/ft"), Path("/evil")]
+
+
+def expand(text: str) -> str:
+    """Apply the corpus macros (see fixtures/bad_input/README.md)."""
+    text = text.replace("{{NUL}}", "\x00").replace("{{NL}}", "\n").replace("{{TAB}}", "\t")
+    text = re.sub(r"\{\{DEEP:(\d+)\}\}", lambda m: "(" * int(m[1]) + "1" + ")" * int(m[1]), text)
+    text = re.sub(r"\{\{SUM:(\d+)\}\}", lambda m: "+".join(["1"] * int(m[1])), text)
+    return re.sub(r"\{\{(.)\*(\d+)\}\}", lambda m: m[1] * int(m[2]), text)
+
+
+def load_cases() -> list[tuple[str, str, Any]]:
+    """(id, statement, parameters) for every case of the corpus."""
+    cases = []
+    for path in sorted(FIXTURES.glob("*.txt")):
+        for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            sql, _, params = line.partition(" ||| ")
+            cases.append((f"{path.stem}:{no}", expand(sql), json.loads(params) if params else None))
+    return cases
+
+
+CASES = load_cases()
+
+
+def warehouse_state(root: Path) -> dict[str, Any]:
+    """Every file (path, size) under the warehouse, each table's Delta version, the neighbours."""
+    import deltalake
+
+    files = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+    )
+    versions = {
+        str(log.parent.relative_to(root)): deltalake.DeltaTable(str(log.parent)).version()
+        for log in root.glob("*/*/_delta_log")
+    }
+    return {
+        "files": files,
+        "versions": versions,
+        "siblings": sorted(p.name for p in root.parent.iterdir()),
+        "outside": [str(p) for p in OUTSIDE if p.exists()],
+    }
+
+
+def build_warehouse(root: Path) -> Any:
+    """A small warehouse with a table, a schema, a spine, a feature table and a UDF."""
+    udfs = root.parent / "udfs"
+    shutil.copytree(FIXTURES / "udfs", udfs)
+    con = lakesql.connect(str(root), udfs=str(udfs))
+    cur = con.cursor()
+    for sql in [
+        "CREATE TABLE t (id INTEGER NOT NULL, name VARCHAR, ts TIMESTAMP)",
+        "INSERT INTO t VALUES (1, 'ada', TIMESTAMP '2024-01-01 10:00:00'), "
+        "(2, 'bob', TIMESTAMP '2024-01-02 10:00:00')",
+        "INSERT INTO t VALUES (3, 'cy', TIMESTAMP '2024-01-03 10:00:00')",
+        "CREATE SCHEMA s",
+        "CREATE TABLE s.u AS SELECT 1 AS a",
+        "CREATE TABLE spine AS SELECT id, ts + INTERVAL 1 HOUR AS ts FROM t",
+        "CREATE FEATURE TABLE ft PRIMARY KEY (id) TIMESTAMP KEY (ts) AS "
+        "SELECT id, ts, length(name) AS name_len FROM t",
+        "CREATE FUNCTION twice(a BIGINT) RETURNS BIGINT LANGUAGE PYTHON AS 'good:double_it'",
+        "SELECT * FROM lakesql.feature_tables",
+    ]:
+        cur.execute(sql)
+    return con
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root = tmp_path_factory.mktemp("bad_input") / "warehouse"
+    con = build_warehouse(root)
+    yield root, con
+    con.close()
+
+
+def check_useful(e: lakesql.Error, sql: str) -> None:
+    assert not isinstance(e, lakesql.InternalError), f"internal error for {sql[:200]!r}: {e}"
+    text = str(e)
+    assert len(e.message.strip()) >= 8, f"message too short for {sql[:200]!r}: {e.message!r}"
+    for marker in ("INTERNAL Error", "Traceback (most recent call last)", "__lakesql_stage"):
+        assert marker not in text, f"{marker!r} in the message for {sql[:200]!r}: {text[:500]}"
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 200
+
+
+@pytest.mark.parametrize(("sql", "params"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_lakesql_error(warehouse: Any, sql: str, params: Any) -> None:
+    root, con = warehouse
+    before = warehouse_state(root)
+    cur = con.cursor()
+    try:
+        cur.execute(sql, params)
+        if cur.description is not None:
+            cur.fetchall()
+    except lakesql.Error as e:
+        check_useful(e, sql)
+    except BaseException as e:  # a leak: report it as a failure, not as an error of the test
+        pytest.fail(f"{type(e).__module__}.{type(e).__name__} leaked for {sql[:200]!r}: {e}")
+    else:
+        pytest.fail(f"no error for {sql[:200]!r}")
+    finally:
+        cur.close()
+    assert warehouse_state(root) == before, f"the warehouse changed after {sql[:200]!r}"
+
+
+# -- DB-API misuse and bad connection options -------------------------------------------------
+
+BAD_CONNECT_OPTIONS: list[dict[str, Any]] = [
+    {"nope": 1},
+    {"threads": "abc"},
+    {"threads": 1.5},
+    {"threads": True},
+    {"batch_rows": "many"},
+    {"delta_reader": "bogus"},
+    {"time_budget": "x"},
+    {"memory_limit": "lots"},
+    {"THREADS": "x"},
+]
+
+
+@pytest.mark.parametrize("options", BAD_CONNECT_OPTIONS, ids=lambda o: ",".join(o))
+def test_bad_connect_options(tmp_path: Path, options: dict[str, Any]) -> None:
+    with pytest.raises(lakesql.Error) as info:
+        lakesql.connect(str(tmp_path / "wh"), **options).close()
+    check_useful(info.value, repr(options))
+
+
+def test_dbapi_misuse(warehouse: Any) -> None:
+    root, con = warehouse
+    before = warehouse_state(root)
+    cur = con.cursor()
+    misuse = [
+        lambda: cur.execute("SELECT ?", "a string is not a parameter list"),
+        lambda: cur.execute("SELECT ?", 5),
+        lambda: cur.execute("SELECT ?", [object()]),
+        lambda: cur.execute("SELECT ?", [{1, 2}]),
+        lambda: cur.execute("SELECT ?; SELECT ?", [1, 2]),
+        lambda: cur.executemany("INSERT INTO t VALUES (?, ?, NULL)", [[1, "a"], ["x", "b"]]),
+        lambda: cur.executemany("INSERT INTO t VALUES (?, ?, NULL)", [[1]]),
+        lambda: cur.execute(None),  # type: ignore[arg-type]
+        lambda: cur.execute(b"SELECT 1"),  # type: ignore[arg-type]
+        lambda: con.cursor().fetchall(),
+        lambda: con.cursor().fetchone(),
+        lambda: con.cursor().fetch_arrow_table(),
+    ]
+    for i, call in enumerate(misuse):
+        try:
+            call()
+        except lakesql.Error as e:
+            check_useful(e, f"misuse {i}")
+        except BaseException as e:
+            pytest.fail(f"misuse {i}: {type(e).__name__} leaked: {e}")
+        else:
+            pytest.fail(f"misuse {i}: no error")
+    # the first row of the executemany that failed on its second row was committed alone
+    rows = con.cursor().execute("SELECT id, name FROM t WHERE id = 1 ORDER BY name").fetchall()
+    assert rows[0] == (1, "a") if len(rows) > 1 else True
+    con.cursor().execute("DELETE FROM t WHERE name = 'a'")
+    after = warehouse_state(root)
+    assert after["versions"]["main/t"] >= before["versions"]["main/t"]
+    closed = con.cursor()
+    closed.close()
+    with pytest.raises(lakesql.InterfaceError):
+        closed.execute("SELECT 1")
