@@ -425,7 +425,10 @@ def site_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     package = f"pkg_{uuid.uuid4().hex[:10]}"
     (tmp_path / "site" / package).mkdir(parents=True)
     (tmp_path / "site" / package / "__init__.py").write_text("")
-    (tmp_path / "site" / package / "ops.py").write_text(textwrap.dedent(PLUS_ONE))
+    ops = "import lakesql\n" + textwrap.dedent(PLUS_ONE).replace(
+        "def times_ten", '@lakesql.udf(returns="BIGINT", params=["BIGINT"])\ndef times_ten'
+    )
+    (tmp_path / "site" / package / "ops.py").write_text(ops)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     return package
 
@@ -474,12 +477,12 @@ def test_show_functions_distinguishes_folder_and_catalog_functions(
 ) -> None:
     con = connect()  # the shipped folder
     con.execute(
-        f"CREATE FUNCTION inc(x DOUBLE) RETURNS DOUBLE LANGUAGE PYTHON AS '{site_package}.ops:plus_one'"
+        f"CREATE FUNCTION inc(x DOUBLE) RETURNS DOUBLE LANGUAGE PYTHON AS '{site_package}.ops:times_ten'"
     )
-    assert one(con, "SELECT inc(-2.5)") == -1.5
+    assert one(con, "SELECT inc(-2.5)") == -25.0
     listed = functions(con)
     assert listed["inc"]["kind"] == "catalog"
-    assert listed["inc"]["origin"] == f"{site_package}.ops:plus_one"
+    assert listed["inc"]["origin"] == f"{site_package}.ops:times_ten"
     assert listed["haversine_km"]["kind"] == "module"
     assert list(listed) == sorted(listed)
 
@@ -613,3 +616,17 @@ def test_folder_module_that_fails_to_import_is_a_clear_error(
     with pytest.raises(lakesql.ProgrammingError, match="boom at import"):
         con.execute(f"CREATE FUNCTION g(x DOUBLE) RETURNS DOUBLE LANGUAGE PYTHON AS '{broken}:f'")
     assert "g" not in functions(con)
+
+
+def test_create_function_refuses_unmarked_code_outside_the_udf_folder(
+    connect: Callable[..., Any], tmp_path: Path, site_package: str
+) -> None:
+    empty = tmp_path / "none"
+    empty.mkdir()
+    con = connect(udfs=empty)
+    for target in ("os:system", "subprocess:getoutput", f"{site_package}.ops:plus_one"):
+        with pytest.raises(lakesql.ProgrammingError, match="marked @lakesql.udf"):
+            con.execute(
+                f"CREATE FUNCTION f(x VARCHAR) RETURNS BIGINT LANGUAGE PYTHON AS '{target}'"
+            )
+    assert "f" not in functions(con)

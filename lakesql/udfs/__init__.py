@@ -139,7 +139,8 @@ def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
         )
     module: Any
     candidate = Path(folder) / f"{module_name}.py" if folder else None
-    if candidate is not None and candidate.is_file():
+    in_folder = candidate is not None and candidate.is_file()
+    if in_folder:
         module = _import_file(candidate)
     else:
         try:
@@ -153,4 +154,11 @@ def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
             raise ProgrammingError(f"module {module_name!r} has no function {fn_name!r}")
     if not callable(fn):
         raise ProgrammingError(f"{target!r} is not callable")
+    if not in_folder and not isinstance(getattr(fn, "__lakesql_udf__", None), UdfSpec):
+        # Anyone who can run SQL can run CREATE FUNCTION: only code its owner published as a UDF
+        # may be called (never, say, 'os:system').
+        raise ProgrammingError(
+            f"{target!r} is neither in the UDF folder nor marked @lakesql.udf",
+            hint="put the module in the UDF folder, or decorate the function with @lakesql.udf(returns=...)",
+        )
     return fn
