@@ -625,7 +625,7 @@ def test_create_function_refuses_unmarked_code_outside_the_udf_folder(
     empty.mkdir()
     con = connect(udfs=empty)
     for target in ("os:system", "subprocess:getoutput", f"{site_package}.ops:plus_one"):
-        with pytest.raises(lakesql.ProgrammingError, match="marked @lakesql.udf"):
+        with pytest.raises(lakesql.ProgrammingError, match=r"marked @lakesql\.udf"):
             con.execute(
                 f"CREATE FUNCTION f(x VARCHAR) RETURNS BIGINT LANGUAGE PYTHON AS '{target}'"
             )
