@@ -225,7 +225,7 @@ def test_insert_forms(wh: Wh) -> None:
         (1, "a", 1.5),
         (2, "b", 2.5),
         (3, None, 9.0),
-        (4, "d", None),
+        (4, "d", 0.0),  # the column's DEFAULT, kept in the Delta schema
         (11, "a", 1.5),
         (12, "b", 2.5),
         (20, "p", None),
@@ -627,3 +627,21 @@ def test_external_readers_after_a_script(wh: Wh, plain_duckdb) -> None:
             other.cursor().execute("SELECT * FROM shop.orders ORDER BY id").fetchall()
             == lake_orders
         )
+
+
+def test_column_defaults_survive_sessions_and_rewrites(wh: Wh) -> None:
+    wh.run(
+        "CREATE TABLE d (id INTEGER, status VARCHAR DEFAULT 'new', seen TIMESTAMP DEFAULT TIMESTAMP '2024-01-01')"
+    )
+    wh.run("INSERT INTO d (id) VALUES (1)")
+    wh.run("UPDATE d SET id = 2 WHERE id = 1")  # rewrites the table: the defaults must stay
+    other = lakesql.connect(str(wh.root)).cursor()
+    other.execute("INSERT INTO d (id) VALUES (3)")
+    assert wh.rows("SELECT id, status, seen FROM d ORDER BY id") == [
+        (2, "new", dt.datetime(2024, 1, 1)),
+        (3, "new", dt.datetime(2024, 1, 1)),
+    ]
+    with pytest.raises(lakesql.Error, match="DEFAULT 'x' of column 'n'"):
+        wh.run("CREATE TABLE bad (n INTEGER DEFAULT 'x')")
+    with pytest.raises(lakesql.NotSupportedError, match=r"ADD COLUMN \.\.\. DEFAULT"):
+        wh.run("ALTER TABLE d ADD COLUMN extra INTEGER DEFAULT 1")

@@ -77,7 +77,8 @@ class Context:
 
 
 Executor = Callable[[Context, Any], "Result | None"]
-_NOT_MINE = None  # an executor returning None hands the statement to DuckDB unchanged
+_NOT_MINE = None
+DEFAULT_KEY = "lakesql.default"  # Delta column metadata: the column's DEFAULT expression  # an executor returning None hands the statement to DuckDB unchanged
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -110,8 +111,13 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
     """Create a TEMP staging table with the snapshot's schema and NOT NULL constraints."""
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
     types = ctx.engine.duckdb_types(snap.schema)
+
+    def default(f: pa.Field) -> str:
+        value = (f.metadata or {}).get(DEFAULT_KEY.encode())
+        return f" DEFAULT {value.decode()}" if value else ""
+
     cols = ", ".join(
-        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}"
+        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}{default(f)}"
         for f, t in zip(snap.schema, types, strict=True)
     )
     ctx.run(f"CREATE TEMP TABLE {name} ({cols})")
@@ -216,7 +222,7 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                 partition_by = [i.name for i in items]
             elif isinstance(p, exp.SchemaCommentProperty):
                 comment = p.this.name
-    columns: list[tuple[str, str, bool]] = []
+    columns: list[tuple[str, str, bool, str | None]] = []
     if isinstance(node.this, exp.Schema):
         for col in node.this.expressions:
             if not isinstance(col, exp.ColumnDef):
@@ -227,8 +233,8 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
             kind_node = col.args.get("kind")
             if kind_node is None:
                 raise E.ProgrammingError(f"column {col.name!r} needs a type")
-            not_null = _not_null(col, ref)
-            columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null))
+            not_null, default = _column_rules(col, ref)
+            columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
     query = node.expression
     if query is None and not columns:
         raise E.ProgrammingError("CREATE TABLE needs columns or AS query")
@@ -236,11 +242,11 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     created_dir = not exists
     try:
         if query is None:
-            schema = ctx.engine.arrow_schema([(n, t) for n, t, _ in columns])
+            schema = ctx.engine.arrow_schema([(n, t) for n, t, _, _ in columns])
             schema = pa.schema(
-                [f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)]
+                [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
             )
-            schema = delta.delta_schema(schema)
+            schema = _with_defaults(ctx, delta.delta_schema(schema), columns)
             _check_partitions(partition_by, schema)
             if exists:
                 empty = pa.RecordBatchReader.from_batches(schema, iter([]))
@@ -262,27 +268,30 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
             if columns:
                 aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
                 casts = ", ".join(
-                    f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _) in enumerate(columns)
+                    f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
                 )
                 text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
             reader = _stream(ctx, text, ctx.params)
             schema = delta.delta_schema(reader.schema)
             if columns:
                 schema = pa.schema(
-                    [f.with_nullable(not nn) for f, (_, _, nn) in zip(schema, columns, strict=True)]
+                    [
+                        f.with_nullable(not nn)
+                        for f, (_, _, nn, _) in zip(schema, columns, strict=True)
+                    ]
                 )
+                schema = _with_defaults(ctx, schema, columns)
             _check_partitions(partition_by, schema)
-            version = delta.write(
+            delta.write(
                 ref.path,
                 delta.conform(reader, schema),
                 mode="overwrite" if exists else "error",
                 sql=ctx.statement,
-                operation=operation + (" AS SELECT" if query is not None else ""),
+                operation=operation + " AS SELECT",
                 partition_by=partition_by,
                 comment=comment,
                 replace_schema=exists,
             )
-            del version
     except BaseException:
         if created_dir and not delta.is_table(ref.path):
             delta.remove_table(ref.path) if _exists_dir(ref.path) else None
@@ -291,30 +300,47 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     return Result(rowcount=-1, message=operation)
 
 
-def _not_null(col: exp.ColumnDef, ref: TableRef) -> bool:
-    """Whether a column definition says NOT NULL; other constraints are refused, not dropped.
+def _column_rules(col: exp.ColumnDef, ref: TableRef) -> tuple[bool, str | None]:
+    """(NOT NULL?, DEFAULT expression) of a column definition; other constraints are refused.
 
-    A Delta table keeps column types and nullability only: a PRIMARY KEY, UNIQUE, CHECK, COLLATE,
-    REFERENCES or GENERATED clause accepted and then ignored would silently change what later
-    statements do, so it is an error that says so. (DEFAULT is the exception, for now.)
+    A Delta table keeps column types, nullability and (in the column's metadata) its DEFAULT: a
+    PRIMARY KEY, UNIQUE, CHECK, COLLATE, REFERENCES or GENERATED clause accepted and then ignored
+    would silently change what later statements do, so it is an error that says so.
     """
     not_null = False
+    default = None
     for c in col.constraints:
         if isinstance(c.kind, exp.NotNullColumnConstraint):
             not_null = not c.kind.args.get("allow_null")
             continue
         if isinstance(c.kind, exp.DefaultColumnConstraint):
-            # Still accepted and not kept (tests/test_delta_tables.py relies on it): an INSERT
-            # that omits the column stores NULL, where DuckDB stores the default. See
-            # docs/reliability.md.
+            default = c.kind.this.sql(dialect="duckdb")
             continue
         raise E.NotSupportedError(
             f"column constraint {c.sql(dialect=LakeSQL)!r} of column {col.name!r} is not "
-            f"supported on Delta table {ref.qualified!r}: Delta tables keep types and NOT NULL only",
+            f"supported on Delta table {ref.qualified!r}: Delta tables keep types, NOT NULL and DEFAULT only",
             hint="declare the column without it (enforce the rule in the statements that write "
             "the table), or use CREATE TEMP TABLE for a DuckDB table that lives in this session",
         )
-    return not_null
+    return not_null, default
+
+
+def _with_defaults(
+    ctx: Context, schema: pa.Schema, columns: list[tuple[str, str, bool, str | None]]
+) -> pa.Schema:
+    """`schema` with each column's DEFAULT kept in its field metadata (checked against its type)."""
+    fields = []
+    for f, (name, typ, _, default) in zip(schema, columns, strict=True):
+        if default is not None:
+            try:
+                ctx.run(f"SELECT CAST(({default}) AS {typ})")
+            except E.Error as e:
+                raise type(e)(
+                    f"DEFAULT {default} of column {name!r} does not fit {typ}: {e.message}"
+                ) from e
+            f = f.with_metadata({DEFAULT_KEY: default})
+        fields.append(f)
+    return pa.schema(fields)
 
 
 def _exists_dir(path: str) -> bool:
@@ -403,8 +429,14 @@ def _alter(ctx: Context, node: exp.Alter) -> Result | None:
         for a in actions:
             if a.name.lower() in existing:
                 raise E.ObjectExistsError(f"column {a.name!r} already exists in {ref.qualified!r}")
-            if _not_null(a, ref):
+            not_null, default = _column_rules(a, ref)
+            if not_null:
                 raise E.NotSupportedError("a column added to an existing table must allow NULL")
+            if default is not None:
+                raise E.NotSupportedError(
+                    "ADD COLUMN ... DEFAULT is not supported: the existing rows would need rewriting",
+                    hint="add the column, then UPDATE t SET c = <value>",
+                )
             cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
         delta.add_columns(
             ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.statement

@@ -449,7 +449,12 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
                 f"duplicate column name {name!r}", hint="give the columns distinct aliases"
             )
         seen.add(name.lower())
-    return pa.schema([pa.field(f.name, _delta_type(f.type, f.name), f.nullable) for f in schema])
+    return pa.schema(
+        [
+            pa.field(f.name, _delta_type(f.type, f.name), f.nullable, metadata=f.metadata)
+            for f in schema
+        ]
+    )
 
 
 def conform(reader: pa.RecordBatchReader, target: pa.Schema) -> pa.RecordBatchReader:

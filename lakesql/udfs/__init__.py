@@ -140,7 +140,7 @@ def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
     module: Any
     candidate = Path(folder) / f"{module_name}.py" if folder else None
     in_folder = candidate is not None and candidate.is_file()
-    if in_folder:
+    if candidate is not None and in_folder:
         module = _import_file(candidate)
     else:
         try:
