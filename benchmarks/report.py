@@ -195,7 +195,9 @@ def predict(res: dict[str, Any]) -> str:
         ]
         for e in res["models"]:
             out.append(
-                f"| {e['model']} | " + " | ".join(f"{e['breakdown_s'][k]:.3f}" for k in steps) + " |"
+                f"| {e['model']} | "
+                + " | ".join(f"{e['breakdown_s'][k]:.3f}" for k in steps)
+                + " |"
             )
     before = res.get("before")
     if before:
@@ -239,8 +241,8 @@ def automl(res: dict[str, Any]) -> str:
         + f" · {res.get('elapsed_s', 0) / 60:.0f} min",
         "",
         "Test-split metric (binary: roc_auc, multi-class: log_loss (lower is better), "
-        "regression: r2); diff = lakesql − FLAML with better positive, and its paired-bootstrap "
-        "95% interval; trials = lakesql / FLAML; overhead = TRAIN wall time − budget.",
+        "regression: r2); diff = lakesql - FLAML with better positive, and its paired-bootstrap "
+        "95% interval; trials = lakesql / FLAML; overhead = TRAIN wall time - budget.",
         "",
         "| dataset | rows | budget s | metric | lakesql | FLAML | diff [95% CI] | HistGB | XGBoost "
         "| trials | lakesql best | overhead s | target s |",

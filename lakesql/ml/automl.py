@@ -8,6 +8,7 @@ the end, by the chosen model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -216,9 +217,20 @@ def _metric_from_loss(metric: str, value: float) -> float:
 
 
 def fit(
-    df: Any, *, label: str, opts: dict[str, Any], workdir: Path, progress: bool, time_budget: float
+    df: Any,
+    *,
+    label: str,
+    opts: dict[str, Any],
+    workdir: Path,
+    progress: bool,
+    time_budget: float,
+    cluster: str | None = None,
 ) -> Outcome:
-    """Prepare, split, search and score; returns the outcome (nothing is written outside `workdir`)."""
+    """Prepare, split, search and score; returns the outcome (nothing is written outside `workdir`).
+
+    With `cluster` (a Ray address, lakesql.ml.cluster) the search's trials run concurrently there;
+    everything else runs here, as without it.
+    """
     import numpy as np
 
     warn: list[str] = []
@@ -237,6 +249,8 @@ def fit(
     if task == "forecast":
         from lakesql.ml import forecast
 
+        if cluster is not None:
+            warn.append(f"cluster {cluster!r} not used: forecast models train locally")
         return forecast.fit(
             df,
             label=label,
@@ -313,7 +327,12 @@ def fit(
         for learner in settings["estimator_list"]
         if learner in SEEDED_LEARNERS
     }
-    with _Progress(log, time_budget, metric, progress):
+    search: Any = contextlib.nullcontext()
+    if cluster is not None:
+        from lakesql.ml import cluster as ray_cluster
+
+        search = ray_cluster.search(cluster, settings, n_jobs=opts["n_jobs"])
+    with _Progress(log, time_budget, metric, progress), search:
         import warnings as _w
 
         with _w.catch_warnings():
@@ -324,6 +343,8 @@ def fit(
         rec = json.loads(line)
         if "validation_loss" not in rec:
             continue
+        if cluster is not None:  # logged nested by FLAML's parallel search
+            rec["config"] = ray_cluster.trial_config(rec["config"])
         trials.append(
             {
                 "trial": len(trials),

@@ -603,8 +603,14 @@ def predict_statement(ctx: Any, node: Any) -> Any:
         relation = (
             "(" + (ctx.sql[start:end] if start is not None else source.sql(dialect="duckdb")) + ")"
         )
-    table = scored(session, mv, relation)
     into = node.args.get("into")
+    table = None
+    if into is not None:  # on the session's cluster when one is set (lakesql.ml.cluster)
+        from lakesql.ml import cluster
+
+        table = cluster.predict_into(session, mv, source, relation)
+    if table is None:
+        table = scored(session, mv, relation)
     if into is None:
         return ctx.rows(table)
     wh = session.warehouse

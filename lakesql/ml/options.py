@@ -133,7 +133,13 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("pos_label", _any_scalar, None, "positive class of a binary label", "value"),
         OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer"),
         OptionSpec("series_id", _str_list, [], "forecast: columns identifying each series", "list"),
-        OptionSpec("cluster", _str, None, "address of a distributed back-end (ray://...)", "text"),
+        OptionSpec(
+            "cluster",
+            _str,
+            None,
+            "Ray cluster for the trials: ray://host:10001, auto, local (embedded) or none",
+            "text",
+        ),
         OptionSpec("n_jobs", _int, -1, "threads per trial (-1: all cores)", "integer"),
     ]
 }

@@ -148,10 +148,6 @@ def train(ctx: Context, node: lx.TrainAutoML) -> Result:
     registry.validate_name(name, "model name")
     raw = {o.name: _value(o.expression) for o in node.args.get("options") or []}
     opts = validate_options(raw)
-    if opts["cluster"] or ctx.session.settings.get("cluster"):
-        raise E.NotSupportedError(
-            "training on a cluster is not available yet", hint="remove the cluster option"
-        )
     budget = float(opts["time_budget"] or ctx.session.settings["time_budget"])
     label = node.args["label"].name
     data_sql, sources, feature_tables, _ = _training_sql(ctx, node)
@@ -196,6 +192,13 @@ def _run(
     wh = ctx.session.warehouse
     registry.validate_name(name, "model name")
     started = time.time()
+    cluster = None  # a Ray cluster for the search's trials (lakesql.ml.cluster)
+    if reproduce is None:
+        from lakesql.ml import cluster as ray_cluster
+
+        cluster = ray_cluster.address(opts.get("cluster"), ctx.session.settings.get("cluster"))
+        if cluster is not None and opts.get("task") != "forecast":
+            ray_cluster.require_ray()  # before any data is read
     described = ctx.session.execute(f"DESCRIBE {data_sql}", cur=ctx.cur).cursor
     column_types = {r[0]: r[1] for r in described.fetchall()} if described is not None else {}
     columns = list(column_types)
@@ -231,6 +234,7 @@ def _run(
                 workdir=staged,
                 progress=bool(ctx.session.settings.get("progress")),
                 time_budget=budget,
+                cluster=cluster,
             )
         else:
             outcome = automl.refit(df, version_doc=reproduce)
