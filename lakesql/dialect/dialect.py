@@ -127,19 +127,8 @@ class LakeSQL(DuckDB):
                 self.raise_error(f"expected a value for option {name.name}")
             return lx.Option(this=name, expression=value)
 
-        def _parse_train(self) -> exp.Expr | None:
-            # TRAIN [OR REPLACE] AUTOML [MODEL] m PREDICT label FROM t [VERSION AS OF n] | (query)
-            #   [WITH FEATURES ft, ...] [OPTIONS (name = value, ...)]
-            replace = self._match_text_seq("OR", "REPLACE")
-            if not self._match_text_seq("AUTOML"):
-                self.raise_error("expected AUTOML after TRAIN")
-            self._match_text_seq("MODEL")
-            name = self._model_name()
-            if not self._match_text_seq("PREDICT"):
-                self.raise_error("expected PREDICT label_column")
-            label = self._parse_id_var(any_token=True)
-            if label is None:
-                self.raise_error("expected the label column after PREDICT")
+        def _parse_from_source(self) -> exp.Expr:
+            """FROM t [VERSION AS OF n | TIMESTAMP AS OF 'ts'] | FROM (query), the query's span kept."""
             if not self._match(TokenType.FROM):
                 self.raise_error("expected FROM table or FROM (query)")
             source: exp.Expr | None
@@ -158,6 +147,23 @@ class LakeSQL(DuckDB):
                         source.set("version", version)
             if source is None:
                 self.raise_error("expected a table or a (query) after FROM")
+                raise AssertionError  # raise_error raises at the default error level
+            return source
+
+        def _parse_train(self) -> exp.Expr | None:
+            # TRAIN [OR REPLACE] AUTOML [MODEL] m PREDICT label FROM t [VERSION AS OF n] | (query)
+            #   [WITH FEATURES ft, ...] [OPTIONS (name = value, ...)]
+            replace = self._match_text_seq("OR", "REPLACE")
+            if not self._match_text_seq("AUTOML"):
+                self.raise_error("expected AUTOML after TRAIN")
+            self._match_text_seq("MODEL")
+            name = self._model_name()
+            if not self._match_text_seq("PREDICT"):
+                self.raise_error("expected PREDICT label_column")
+            label = self._parse_id_var(any_token=True)
+            if label is None:
+                self.raise_error("expected the label column after PREDICT")
+            source = self._parse_from_source()
             features = None
             if self._match_text_seq("WITH", "FEATURES"):
                 features = self._parse_csv(self._parse_table_parts)
@@ -186,24 +192,7 @@ class LakeSQL(DuckDB):
             if self._match(TokenType.L_PAREN, advance=False):
                 return None
             model = self._parse_model_ref()
-            if not self._match(TokenType.FROM):
-                self.raise_error("expected FROM table or FROM (query)")
-            source: exp.Expr | None
-            if self._match(TokenType.L_PAREN, advance=False):
-                first = (
-                    self._tokens[self._index + 1] if self._index + 1 < len(self._tokens) else None
-                )
-                source = self._parse_wrapped(self._parse_select)
-                if source is not None and first is not None:
-                    source.meta[SPAN] = (first.start, self._prev.start)
-            else:
-                source = self._parse_table_parts()
-                if isinstance(source, exp.Table):
-                    version = self._parse_version()
-                    if version is not None:
-                        source.set("version", version)
-            if source is None:
-                self.raise_error("expected a table or a (query) after FROM")
+            source = self._parse_from_source()
             into = mode = keys = None
             if self._match(TokenType.INTO):
                 into = self._expect_table()
