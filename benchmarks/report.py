@@ -284,6 +284,14 @@ def automl(res: dict[str, Any]) -> str:
         + (", ".join(over) if over else "none")
         + ".",
     ]
+    for e in res["results"]:
+        if e["overhead_ok"]:
+            continue
+        big = {k: x for k, x in e["lakesql"].get("phases_s", {}).items() if x >= 1.0}
+        out.append(
+            f"  - {e['dataset']}@{e['budget_s']:g} (load average {e.get('load_average')}): "
+            + ", ".join(f"{k} {x:.1f} s" for k, x in big.items())
+        )
     phases = [e["lakesql"].get("phases_s", {}) for e in res["results"]]
     if phases and phases[0]:
         keys = list(phases[0])

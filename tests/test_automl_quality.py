@@ -9,9 +9,12 @@ A 20-second TRAIN on breast_cancer (classification, roc_auc) and diabetes (regre
   estimator list (validation split as ``X_val``, ``retrain_full=False``, ``sample=False``) within
   the noise tolerance.
 
-Noise tolerance (absolute): 0.01 roc_auc, 0.03 r2. A time-budgeted search is not deterministic
-(the trials that fit in the budget depend on the machine's load); these bounds are about twice
-the run-to-run spread seen in ``benchmarks/automl.py`` on these two datasets.
+Noise tolerance (absolute): 0.015 roc_auc, 0.05 r2. A time-budgeted search is not deterministic
+(which trials fit in the budget depends on the machine's load), and the test splits are small
+(113 and 89 rows). Over five runs each of ``benchmarks/automl.py`` on this 2-core machine,
+lakesql - FLAML ranged from -0.007 to +0.009 roc_auc on breast_cancer and from -0.025 to +0.033
+r2 on diabetes (paired-bootstrap 95% intervals about +-0.015 and +-0.06); the bounds leave a
+margin of about 1.5x over the largest difference seen.
 
 Run with ``pytest -m slow tests/test_automl_quality.py`` (excluded from the default run).
 """
@@ -33,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 BUDGET = 20
 SEED = 0
-TOLERANCE = {"roc_auc": 0.01, "r2": 0.03}
+TOLERANCE = {"roc_auc": 0.015, "r2": 0.05}
 
 
 def _frame(name: str) -> Any:
