@@ -5,6 +5,7 @@ Usage::
     pip install -e '.[ray]'
     python benchmarks/scaleout.py                       # budgets 20 and 60 s, 2 rounds (~12 min)
     python benchmarks/scaleout.py --budgets 20 --repeat 1
+    python benchmarks/scaleout.py --predict-only        # redo only the PREDICT INTO comparison
 
 For each dataset and budget, in one process, the same statement twice:
 
@@ -131,19 +132,25 @@ def train(
     }
 
 
-def predict(cur: Any, rows: int) -> dict[str, Any]:
+def predict(cur: Any, rows: int, repeat: int = 3) -> dict[str, Any]:
+    """PREDICT … INTO locally and on Ray Data, `repeat` times each (alternating), results compared."""
     copies = max(1, rows // 20_000)
     cur.execute(
         f"CREATE OR REPLACE TABLE to_score AS SELECT s.* FROM synthetic_20k s, range({copies})"
     )
     out: dict[str, Any] = {"rows": cur.execute("SELECT count(*) FROM to_score").fetchone()[0]}
-    for mode in ("local", "ray"):
-        cur.execute(f"SET lakesql.cluster = '{'none' if mode == 'local' else 'local'}'")
-        cur.execute(f"DROP TABLE IF EXISTS scores_{mode}")
-        started = time.perf_counter()
-        cur.execute(f"PREDICT m_synthetic_20k FROM to_score INTO scores_{mode}")
-        out[f"{mode}_seconds"] = round(time.perf_counter() - started, 2)
+    times: dict[str, list[float]] = {"local": [], "ray": []}
+    for round_ in range(repeat):
+        for mode in ("local", "ray") if round_ % 2 == 0 else ("ray", "local"):
+            cur.execute(f"SET lakesql.cluster = '{'none' if mode == 'local' else 'local'}'")
+            cur.execute(f"DROP TABLE IF EXISTS scores_{mode}")
+            started = time.perf_counter()
+            cur.execute(f"PREDICT m_synthetic_20k FROM to_score INTO scores_{mode}")
+            times[mode].append(round(time.perf_counter() - started, 2))
     cur.execute("RESET lakesql.cluster")
+    for mode, runs in times.items():
+        out[f"{mode}_seconds"] = statistics.median(runs)
+        out[f"{mode}_runs"] = runs
     a = cur.execute("SELECT * FROM scores_local").fetch_arrow_table()
     b = cur.execute("SELECT * FROM scores_ray").fetch_arrow_table()
     out["equal"] = a.equals(b)
@@ -174,7 +181,13 @@ def main() -> None:
     parser.add_argument("--datasets", default="breast_cancer,synthetic_20k")
     parser.add_argument("--predict-rows", type=int, default=400_000)
     parser.add_argument("--out", default=str(RESULTS / "scaleout.json"))
+    parser.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="only the PREDICT INTO comparison; updates it in an existing --out file",
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="lsbench", dir="/tmp"))
     ray_environment(tmp / "ray")
     warnings.filterwarnings("ignore")
@@ -186,7 +199,7 @@ def main() -> None:
         con = lakesql.connect(str(tmp / "wh"))
         cur = con.cursor()
         frames = datasets()
-        names = args.datasets.split(",")
+        names = ["synthetic_20k"] if args.predict_only else args.datasets.split(",")
         for name in names:
             load(cur, name, frames[name])
         started = time.perf_counter()
@@ -195,7 +208,9 @@ def main() -> None:
         ray_cpus = ray.cluster_resources().get("CPU")
         log(f"embedded Ray started in {ray_start} s: {ray_cpus} CPUs")
         results: dict[str, Any] = {}
-        for name in names:
+        if args.predict_only:  # a model to score with
+            train(cur, tmp / "wh", "m_synthetic_20k", "synthetic_20k", 20, False)
+        for name in [] if args.predict_only else names:
             for budget in [float(b) for b in args.budgets.split(",")]:
                 runs = []
                 for round_ in range(args.repeat):
@@ -231,6 +246,7 @@ def main() -> None:
         "versions": {p: version(p) for p in ("lakesql", "ray", "flaml", "optuna", "lightgbm")},
         "ray_start_seconds": ray_start,
         "ray_cpus": ray_cpus,
+        "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "results": results,
         "predict_into": prediction,
@@ -240,6 +256,12 @@ def main() -> None:
             "the same cores. Scaling with workers is not measured."
         ),
     }
+    if args.predict_only and Path(args.out).exists():
+        previous = json.loads(Path(args.out).read_text())
+        previous["predict_into"] = prediction
+        previous["predict_into_date"] = doc["date"]
+        previous["predict_into_load_average"] = [load_before, doc["load_average_after"]]
+        doc = previous
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2, default=str) + "\n")
     log(f"wrote {args.out}")
