@@ -340,7 +340,11 @@ def predict_into(session: Session, mv: ModelVersion, source: Any, relation: str)
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return None
-    return pa.concat_tables(tables)
+    # in the local path's batches (batch_rows each): the Delta writer does not keep the order of
+    # the rows of different batches, so the same batches make the same table
+    table = pa.concat_tables(tables).combine_chunks()
+    rows = int(session.settings["batch_rows"])
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows), schema=table.schema)
 
 
 def _score_files(
