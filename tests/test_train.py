@@ -194,6 +194,36 @@ def test_bad_train_statements_register_nothing(
     assert not (wh / "_models" / "m").exists() or not any((wh / "_models" / "m").glob("v*"))
 
 
+def test_max_trials_one_trains_one_scored_trial(trained: dict[str, Any]) -> None:
+    """FLAML evaluates nothing with one iteration; lakesql scores that one configuration."""
+    from sklearn.metrics import roc_auc_score
+
+    from lakesql.ml import automl, backends
+    from lakesql.ml.prep import Prep
+
+    cur, wh = trained["cur"], trained["wh"]
+    cur.execute(
+        "TRAIN AUTOML one_trial PREDICT diagnosis FROM cancer "
+        "OPTIONS (max_trials = 1, estimators = ['lgbm'], time_budget = 30, seed = 3)"
+    )
+    summary = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
+    assert summary["trials"] == 1
+    ((learner, valid_metric, is_best),) = cur.execute(
+        "SELECT estimator, valid_metric, is_best FROM lakesql.trials WHERE model = 'one_trial'"
+    ).fetchall()
+    assert learner == "lgbm" and is_best and 0.9 < valid_metric <= 1.0
+    folder = wh / "_models" / "one_trial" / "v1"
+    prep = Prep.from_dict(json.loads((folder / "prep.json").read_text()))
+    doc = json.loads((folder / "version.json").read_text())
+    frame = cur.execute(doc["data_sql"]).fetchdf()
+    split = automl.make_split(frame, "classification", "diagnosis", doc["options"])
+    valid = frame.iloc[split.valid]
+    probs = backends.load(folder).predict_values(prep.transform(valid))
+    assert roc_auc_score(prep.encode_label(valid["diagnosis"]), probs[:, 1]) == pytest.approx(
+        valid_metric, abs=1e-12
+    )
+
+
 def test_regression_with_features_and_null_labels(tmp_path: Path) -> None:
     import pandas as pd
     from sklearn.datasets import load_diabetes

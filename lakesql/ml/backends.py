@@ -42,8 +42,13 @@ def fit_trial(
             if task == "classification"
             else HistGradientBoostingRegressor
         )
+        from threadpoolctl import threadpool_limits
+
         est = cls(random_state=seed)
-        est.fit(X, y)
+        # One OpenMP thread: on a busy machine its spinning threads stall the fit for seconds, and
+        # the candidate is small next to the search's budget. Results do not depend on the count.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            est.fit(X, y)
         return est
     wrapper = flaml_estimator(learner, task, config, n_jobs)
     # With a budget FLAML trains boosted trees in steps (timing 1 iteration, then a few, then the

@@ -93,7 +93,7 @@ OPTIONS: dict[str, OptionSpec] = {
             "time_budget",
             _num,
             None,
-            "seconds for the search (default: setting time_budget, 60)",
+            "seconds for the search and the default candidate (default: setting time_budget, 60)",
             "number",
         ),
         OptionSpec("max_trials", _int, None, "stop after this many trials", "integer"),
