@@ -1,13 +1,17 @@
 """Crash safety: a process killed with SIGKILL at a random moment while it writes.
 
 A worker process loops over one kind of write (CREATE TABLE AS, INSERT, MERGE, REFRESH FEATURE
-TABLE) and logs each statement after it returned, i.e. after its Delta commit. The test kills it
+TABLE, TRAIN AUTOML) and logs each statement after it returned, i.e. after its Delta commit or
+its model version's registration. The test kills it
 at a random moment and then checks, from a fresh connection:
 
 * every table reads, at one consistent version (all rows of a statement or none);
 * nothing logged as committed before the kill is missing;
 * the catalog has no dangling entries: every table SHOW TABLES lists reads, every feature table
-  in the catalog has its Delta table, and the next writer carries on.
+  in the catalog has its Delta table, and the next writer carries on;
+* every registered model version loads and predicts, none registered before the kill is lost, and
+  what the killed TRAIN left (staging folder, unregistered version folder) is listed by
+  ``VACUUM MODELS DRY RUN`` and removed by ``VACUUM MODELS``.
 
 The default run kills each kind of write once; `-m slow` kills each kind at least 6 times.
 """
@@ -65,11 +69,17 @@ WORKER = textwrap.dedent(
             cur.execute(f"UPDATE src SET v = {i}")
             done(f"update {i}")
             cur.execute("REFRESH FEATURE TABLE fts")
+        elif op == "train":
+            cur.execute(
+                "TRAIN AUTOML tm PREDICT y FROM tr "
+                f"OPTIONS (time_budget = 1, estimators = ['lgbm', 'histgb'], seed = {i})"
+            )
+            i = cur.fetchone()[1]  # the version it registered
         done(f"{op} {i}")
     """
 ).replace("{ROWS}", str(ROWS))
 
-OPS = ["ctas", "insert", "merge", "refresh"]
+OPS = ["ctas", "insert", "merge", "refresh", "train"]
 
 
 def _setup(root: Path) -> None:
@@ -79,6 +89,10 @@ def _setup(root: Path) -> None:
         cur.execute("CREATE TABLE m (k BIGINT, v BIGINT)")
         cur.execute(f"CREATE TABLE src AS SELECT range AS k, 0::BIGINT AS v FROM range({ROWS})")
         cur.execute("CREATE FEATURE TABLE fts PRIMARY KEY (k) AS SELECT k, v FROM src")
+        cur.execute(
+            "CREATE TABLE tr AS SELECT range AS id, (range * 7919) % 101 AS a, "
+            "(range * 104729) % 53 AS b, ((range * 7919) % 101 > 50) AS y FROM range(400)"
+        )
 
 
 def _logged(log: Path, op: str) -> list[int]:
@@ -106,7 +120,7 @@ def _kill_once(root: Path, op: str, log: Path, start: int, rng: random.Random) -
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.05, 1.5))
+        time.sleep(rng.uniform(0.05, 4.0 if op == "train" else 1.5))
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -162,7 +176,34 @@ def _check(root: Path, op: str, log: Path) -> dict[str, Any]:
                 assert rows[0][0] >= max(refreshed), (rows, max(refreshed))
             src = cur.execute("SELECT DISTINCT v FROM src").fetchall()
             assert len(src) == 1 and (not updated or src[0][0] >= max(updated)), src
+        elif op == "train":
+            _check_registry(root, cur, logged)
         return {"tables": len(tables), "logged": len(logged), "versions": versions}
+
+
+def _check_registry(root: Path, cur: Any, logged: list[int]) -> None:
+    """Every registered version predicts; none logged is lost; VACUUM MODELS clears the rest."""
+    registered = [
+        v
+        for (v,) in cur.execute(
+            "SELECT version FROM lakesql.model_versions WHERE model = 'tm' ORDER BY version"
+        ).fetchall()
+    ]
+    assert set(logged) <= set(registered), f"lost versions: {set(logged) - set(registered)}"
+    for v in registered:
+        (n,) = cur.execute(
+            f"SELECT count(predicted_y) FROM ML.PREDICT(MODEL tm VERSION {v}, TABLE tr)"
+        ).fetchone()
+        assert n == 400, (v, n)
+    dry = cur.execute("VACUUM MODELS DRY RUN").fetchall()
+    assert all(action == "would remove" for *_, action in dry), dry
+    assert sorted(cur.execute("VACUUM MODELS").fetchall()) == sorted(
+        (m, p, r, "removed") for m, p, r, _ in dry
+    )
+    folder = root / "_models" / "tm"
+    if folder.exists():
+        assert sorted(p.name for p in folder.iterdir()) == sorted(f"v{v}" for v in registered)
+    assert cur.execute("VACUUM MODELS").fetchall() == []
 
 
 def _run(tmp_path: Path, kills_per_op: int, seed: int) -> int:
@@ -206,7 +247,7 @@ def test_folder_of_a_create_killed_before_its_commit_is_not_a_table(tmp_path: Pa
 
 
 def test_kill_during_writes_fast(tmp_path: Path) -> None:
-    assert _run(tmp_path, kills_per_op=1, seed=1) == 4
+    assert _run(tmp_path, kills_per_op=1, seed=1) == len(OPS)
 
 
 @pytest.mark.slow

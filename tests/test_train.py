@@ -224,6 +224,57 @@ def test_max_trials_one_trains_one_scored_trial(trained: dict[str, Any]) -> None
     )
 
 
+def test_vacuum_models_removes_only_what_dead_trains_left(trained: dict[str, Any]) -> None:
+    import os
+    import shutil
+
+    from lakesql.ml import registry
+
+    cur, wh = trained["cur"], trained["wh"]
+    con = trained["con"]
+    folder = wh / "_models" / "cancer_model"
+    before = cur.execute(
+        "SELECT model, version FROM lakesql.model_versions ORDER BY ALL"
+    ).fetchall()
+    dead = folder / ".tmp-killed"
+    dead.mkdir()
+    (dead / "model.txt").write_text("half a model")
+    shutil.copytree(folder / "v1", folder / "v99")  # killed between rename and registration
+    docs = wh / "_lakesql" / "model_versions"
+    shutil.copy(docs / "cancer_model__v1.json", docs / "cancer_model__v99.json")
+    (wh / "_models" / "never_registered" / ".tmp-x").mkdir(parents=True)
+    with registry.staging(con.session.warehouse, "cancer_model") as live:  # a TRAIN still running
+        listing = cur.execute("VACUUM MODELS DRY RUN").fetchall()
+        assert {(m, p, a) for m, p, _, a in listing} == {
+            ("cancer_model", "_models/cancer_model/.tmp-killed", "would remove"),
+            ("cancer_model", "_models/cancer_model/v99", "would remove"),
+            (
+                "cancer_model",
+                "_lakesql/model_versions/cancer_model__v99.json",
+                "would remove",
+            ),
+            ("never_registered", "_models/never_registered/.tmp-x", "would remove"),
+            ("never_registered", "_models/never_registered", "would remove"),
+        }
+        assert dead.exists() and (folder / "v99").exists()  # DRY RUN changes nothing
+        removed = cur.execute("VACUUM MODEL cancer_model").fetchall()
+        assert [r[3] for r in removed] == ["removed"] * 3 and live.exists()
+        assert not dead.exists() and not (folder / "v99").exists()
+        assert not (docs / "cancer_model__v99.json").exists()
+    assert [r[1] for r in cur.execute("VACUUM MODELS").fetchall()] == [
+        "_models/never_registered/.tmp-x",
+        "_models/never_registered",
+    ]
+    assert cur.execute("VACUUM MODELS").fetchall() == []
+    assert (
+        cur.execute("SELECT model, version FROM lakesql.model_versions ORDER BY ALL").fetchall()
+        == before
+    )
+    assert sorted(os.listdir(folder)) == sorted(f"v{v}" for m, v in before if m == "cancer_model")
+    with pytest.raises(lakesql.UnknownObjectError, match="does not exist and left no files"):
+        cur.execute("VACUUM MODEL nothing_here")
+
+
 def test_regression_with_features_and_null_labels(tmp_path: Path) -> None:
     import pandas as pd
     from sklearn.datasets import load_diabetes

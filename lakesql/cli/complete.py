@@ -92,6 +92,8 @@ LAKESQL_SYNTAX: tuple[Syntax, ...] = (
     Syntax("UNSET ALIAS", "clause", None, "ALTER MODEL: remove an alias"),
     Syntax("DROP MODEL", "statement", "model", "drop a model or one version"),
     Syntax("DROP MODEL IF EXISTS", "statement", "model", "drop a model or one version"),
+    Syntax("VACUUM MODEL", "statement", "model", "remove what killed TRAINs left behind"),
+    Syntax("VACUUM MODELS", "statement", None, "VACUUM MODEL for the whole registry"),
     Syntax("MODEL", "clause", "model", "a registered model"),
     # Machine learning: models inside SQL
     Syntax("PREDICT", "statement", "model", "PREDICT m FROM t [INTO t2 [MODE ...]]"),

@@ -341,6 +341,18 @@ class LakeSQL(DuckDB):
         def _parse_vacuum(self) -> exp.Expr | None:
             if self._index >= len(self._tokens) or self._curr.text.upper() == "ANALYZE":
                 return None  # DuckDB's own VACUUM [ANALYZE]
+            if self._match_text_seq("MODEL"):
+                name = self._model_name()
+                return lx.VacuumModels(
+                    this=name, dry_run=self._match_text_seq("DRY", "RUN") or None
+                )
+            if self._curr.text.upper() == "MODELS" and (
+                self._index + 1 >= len(self._tokens)
+                or self._next.token_type == TokenType.SEMICOLON
+                or self._next.text.upper() == "DRY"
+            ):
+                self._advance()  # the registry; a table named models is `VACUUM main.models`
+                return lx.VacuumModels(dry_run=self._match_text_seq("DRY", "RUN") or None)
             table = self._expect_table()
             retain = None
             if self._match_text_seq("RETAIN"):
@@ -454,6 +466,11 @@ class LakeSQL(DuckDB):
             if e.args.get("dry_run"):
                 text += " DRY RUN"
             return text
+
+        def vacuummodels_sql(self, e: lx.VacuumModels) -> str:
+            name = e.args.get("this")
+            text = f"VACUUM MODEL {self.sql(name)}" if name is not None else "VACUUM MODELS"
+            return text + (" DRY RUN" if e.args.get("dry_run") else "")
 
         def showtables_sql(self, e: lx.ShowTables) -> str:
             schema = e.args.get("this")

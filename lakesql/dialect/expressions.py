@@ -26,6 +26,12 @@ class Vacuum(LakeStatement):
     arg_types = {"this": True, "retain": False, "dry_run": False}
 
 
+class VacuumModels(LakeStatement):
+    """VACUUM MODEL m / VACUUM MODELS: leftovers of interrupted TRAINs (this: model or None)."""
+
+    arg_types = {"this": False, "dry_run": False}
+
+
 class ShowTables(LakeStatement):
     arg_types = {"this": False}  # schema
 

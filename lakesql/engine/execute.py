@@ -845,6 +845,7 @@ EXECUTORS: list[tuple[type[exp.Expr], Executor]] = [
     (lx.DescribeModel, ml.describe_model),
     (lx.AlterModelAlias, ml.alter_model),
     (lx.DropModel, ml.drop_model),
+    (lx.VacuumModels, ml.vacuum_models),
     (lx.CreateFeatureTable, features.create),
     (lx.RefreshFeatureTable, features.refresh),
     (lx.ShowFeatureTables, features.show),

@@ -59,11 +59,45 @@ def locked(wh: Warehouse) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def staging_dir(wh: Warehouse, model: str) -> Path:
-    """A fresh temporary folder for a version being trained."""
+STAGING_PREFIX = ".tmp-"
+_LIVE = ".lock"  # held (flock) by the process training into a staging folder
+
+
+@contextlib.contextmanager
+def staging(wh: Warehouse, model: str) -> Iterator[Path]:
+    """A fresh temporary folder for a version being trained, locked while this process lives.
+
+    The lock tells :func:`vacuum` that the folder belongs to a running TRAIN; a folder whose lock
+    can be taken was left by a process that died. The folder is removed on exit unless
+    :func:`publish` renamed it into place.
+    """
     base = models_root(wh) / validate_name(model, "model name")
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    with locked(wh):  # not while another TRAIN removes the empty model folder
+        base.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+    try:
+        with open(path / _LIVE, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield path
+    finally:  # published: renamed away; otherwise nothing of it is kept
+        shutil.rmtree(path, ignore_errors=True)
+        with locked(wh):
+            if get_model(wh, model) is None and base.is_dir() and not any(base.iterdir()):
+                base.rmdir()
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether a staging folder's TRAIN is gone (its lock is free, or it never took one)."""
+    try:
+        with open(folder / _LIVE, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return True
+    except FileNotFoundError:  # the folder went away meanwhile (published or cleaned up)
+        return False
 
 
 def get_model(wh: Warehouse, name: str) -> dict[str, Any] | None:
@@ -138,6 +172,7 @@ def publish(
         target = staged.parent / f"v{version}"
         version_doc = {**version_doc, "version": version, "files": str(target.relative_to(wh.root))}
         (staged / "version.json").write_text(json.dumps(version_doc, indent=2, default=str))
+        (staged / _LIVE).unlink(missing_ok=True)  # the registry lock covers it from here on
         os.rename(staged, target)
         wh.put_doc(TRIALS, f"{name}__v{version}", {"trials": trials})
         wh.put_doc(VERSIONS, f"{name}__v{version}", version_doc)
@@ -221,6 +256,92 @@ def drop(wh: Warehouse, name: str, version: int | None) -> None:
             shutil.rmtree(version_dir(wh, name, v), ignore_errors=True)
         if not remaining:
             shutil.rmtree(models_root(wh) / name, ignore_errors=True)
+
+
+def vacuum(wh: Warehouse, name: str | None, *, dry_run: bool) -> list[dict[str, str]]:
+    """Remove what interrupted TRAINs and DROPs left behind; returns one row per finding.
+
+    Found, for one model or (name None) the whole registry: staging folders of TRAINs that are no
+    longer running, version folders and version/trial documents that no model lists, and
+    half-written catalog documents. A registered version whose folder is missing is reported
+    (not removed): DROP MODEL ... VERSION n removes it. Nothing registered is ever deleted.
+    """
+    root = models_root(wh)
+    if name is not None:
+        name = validate_name(name, "model name")
+        if get_model(wh, name) is None and not (root / name).is_dir():
+            raise E.UnknownObjectError(
+                f"model {name!r} does not exist and left no files",
+                hint=E.suggest(name, wh.docs(MODELS)) or "SHOW MODELS lists the models",
+            )
+    found: list[dict[str, str]] = []
+    removed = "would remove" if dry_run else "removed"
+
+    def note(model: str, path: Path, reason: str, action: str = removed) -> None:
+        found.append(
+            {
+                "model": model,
+                "path": str(path.relative_to(wh.root)),
+                "reason": reason,
+                "action": action,
+            }
+        )
+
+    with locked(wh):
+        models = wh.docs(MODELS)
+        names = (
+            [name]
+            if name is not None
+            else sorted({*models, *(p.name for p in root.glob("*") if p.is_dir())})
+        )
+        for model in names:
+            listed = set(models.get(model, {}).get("versions", []))
+            folder = root / model
+            for path in sorted(folder.glob(STAGING_PREFIX + "*")):
+                if path.is_dir() and _abandoned(path):
+                    note(model, path, "staging folder of a TRAIN that did not finish")
+                    if not dry_run:
+                        shutil.rmtree(path, ignore_errors=True)
+            for path in sorted(folder.glob("v*")):
+                if path.name[1:].isdigit() and int(path.name[1:]) not in listed:
+                    note(model, path, "version folder that no registered version owns")
+                    if not dry_run:
+                        shutil.rmtree(path, ignore_errors=True)
+            for v in sorted(listed):
+                if not version_dir(wh, model, v).is_dir():
+                    note(
+                        model,
+                        version_dir(wh, model, v),
+                        f"registered version {v} has no files: DROP MODEL {model} VERSION {v}",
+                        "reported",
+                    )
+            gone = {Path(wh.root / f["path"]) for f in found if f["action"] != "reported"}
+            if model not in models and folder.is_dir():
+                if not any(p for p in folder.iterdir() if p not in gone):
+                    note(model, folder, "empty folder of an unregistered model")
+                    if not dry_run:
+                        shutil.rmtree(folder, ignore_errors=True)
+        for kind in (VERSIONS, TRIALS):
+            docs = wh._doc_dir(kind)
+            for path in sorted(docs.glob("*.json")):
+                model, _, v = path.stem.rpartition("__v")
+                if path.name.startswith(STAGING_PREFIX):
+                    if name is None:
+                        note("", path, "half-written catalog document")
+                        if not dry_run:
+                            path.unlink(missing_ok=True)
+                    continue
+                if (name is None or model == name) and v.isdigit():
+                    if int(v) not in models.get(model, {}).get("versions", []):
+                        note(model, path, f"{kind} document of an unregistered version")
+                        if not dry_run:
+                            path.unlink(missing_ok=True)
+        if name is None:
+            for path in sorted(wh._doc_dir(MODELS).glob(STAGING_PREFIX + "*.json")):
+                note("", path, "half-written catalog document")
+                if not dry_run:
+                    path.unlink(missing_ok=True)
+    return found
 
 
 # -- system tables ----------------------------------------------------------------------------

@@ -214,104 +214,113 @@ def _run(
         if ft.get("timestamp_key") and ft["timestamp_key"] not in exclude:
             exclude.append(ft["timestamp_key"])
     opts = {**opts, "exclude": exclude}
-    staged = registry.staging_dir(wh, name)
-    # The data profile needs only the rows: write it while the search runs.
-    profile = _Background(
-        notebooks.write_profile,
-        staged / "profile.ipynb",
-        df.copy(),
-        label=label,
-        task=opts["task"] or automl.infer_task(df[label].dropna()),
-        model=name,
-        version_hint="",
-    )
-    try:
-        if reproduce is None:
-            outcome = automl.fit(
-                df,
-                label=label,
-                opts=opts,
-                workdir=staged,
-                progress=bool(ctx.session.settings.get("progress")),
-                time_budget=budget,
-                cluster=cluster,
-            )
-        else:
-            outcome = automl.refit(df, version_doc=reproduce)
-        model_meta = backends.save(
-            outcome.estimator, staged, task=outcome.task, n_classes=outcome.n_classes
-        )
-        (staged / "prep.json").write_text(json.dumps(outcome.prep.to_dict(), indent=2, default=str))
-        n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else 0
-        notebooks.write_trials(
-            staged / "trials",
-            outcome.trials,
-            warehouse=str(wh.root),
-            data_sql=data_sql,
-            options=opts,
+    with registry.staging(wh, name) as staged:
+        # The data profile needs only the rows: write it while the search runs.
+        profile = _Background(
+            notebooks.write_profile,
+            staged / "profile.ipynb",
+            df.copy(),
             label=label,
-            task=outcome.task,
-            metric=outcome.metric,
-            exclude=exclude + [c for c in (opts["split_column"],) if c],
-            n_jobs=n_jobs or 1,
+            task=opts["task"] or automl.infer_task(df[label].dropna()),
+            model=name,
+            version_hint="",
         )
-        profile.join()
-        (staged / "flaml.log").unlink(missing_ok=True)
-        doc = {
-            "model": name,
-            "created_at": registry.now(),
-            "created_by": _user(),
-            "task": outcome.task,
-            "label": label,
-            "metric": outcome.metric,
-            "options": opts,
-            "sql": ctx.statement,
-            "data_sql": data_sql,
-            "sources": sources,
-            "feature_tables": feature_tables,
-            "seed": opts["seed"],
-            "library_versions": _library_versions(),
-            "split": {
-                "method": outcome.split.method,
+        try:
+            if reproduce is None:
+                outcome = automl.fit(
+                    df,
+                    label=label,
+                    opts=opts,
+                    workdir=staged,
+                    progress=bool(ctx.session.settings.get("progress")),
+                    time_budget=budget,
+                    cluster=cluster,
+                )
+            else:
+                outcome = automl.refit(df, version_doc=reproduce)
+            model_meta = backends.save(
+                outcome.estimator, staged, task=outcome.task, n_classes=outcome.n_classes
+            )
+            (staged / "prep.json").write_text(
+                json.dumps(outcome.prep.to_dict(), indent=2, default=str)
+            )
+            n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else 0
+            notebooks.write_trials(
+                staged / "trials",
+                outcome.trials,
+                warehouse=str(wh.root),
+                data_sql=data_sql,
+                options=opts,
+                label=label,
+                task=outcome.task,
+                metric=outcome.metric,
+                exclude=exclude + [c for c in (opts["split_column"],) if c],
+                n_jobs=n_jobs or 1,
+            )
+            profile.join()
+            (staged / "flaml.log").unlink(missing_ok=True)
+            doc = {
+                "model": name,
+                "created_at": registry.now(),
+                "created_by": _user(),
+                "task": outcome.task,
+                "label": label,
+                "metric": outcome.metric,
+                "options": opts,
+                "sql": ctx.statement,
+                "data_sql": data_sql,
+                "sources": sources,
+                "feature_tables": feature_tables,
                 "seed": opts["seed"],
-                "rows": outcome.split.rows(),
-            },
-            "input_types": {c: column_types.get(c) for c in outcome.prep.inputs},
-            "forecast": outcome.forecast,
-            "prep": {
-                "inputs": outcome.prep.inputs,
-                "outputs": outcome.prep.outputs,
-                "dropped": outcome.prep.dropped,
-                "classes": outcome.prep.classes,
-            },
-            "best_trial": {
-                k: outcome.best.get(k)
-                for k in ("trial", "learner", "config", "valid_loss", "valid_metric", "notebook")
-            },
-            "trial_count": len(outcome.trials),
-            "metrics": {"test": outcome.test_metrics, "valid": outcome.valid_metrics},
-            "model_files": model_meta,
-            "warnings": outcome.warnings,
-            "time_budget": budget,
-            "duration_s": round(time.time() - started, 3),
-            "reproduces": reproduce["version"] if reproduce else None,
-        }
-        version = registry.publish(
-            wh, name, staged, doc, outcome.trials, replace=replace or reproduce is not None
-        )
-    except BaseException as e:
-        profile.join(reraise=False)
-        shutil.rmtree(staged, ignore_errors=True)
-        if isinstance(e, KeyboardInterrupt):
-            raise E.OperationalError(
-                f"TRAIN of {name!r} interrupted: nothing was registered"
-            ) from e
-        if isinstance(e, E.Error):
-            raise
-        raise E.OperationalError(f"TRAIN of {name!r} failed: {type(e).__name__}: {e}") from e
-    doc["version"] = version
-    ctx.session.models_changed()
-    return doc
+                "library_versions": _library_versions(),
+                "split": {
+                    "method": outcome.split.method,
+                    "seed": opts["seed"],
+                    "rows": outcome.split.rows(),
+                },
+                "input_types": {c: column_types.get(c) for c in outcome.prep.inputs},
+                "forecast": outcome.forecast,
+                "prep": {
+                    "inputs": outcome.prep.inputs,
+                    "outputs": outcome.prep.outputs,
+                    "dropped": outcome.prep.dropped,
+                    "classes": outcome.prep.classes,
+                },
+                "best_trial": {
+                    k: outcome.best.get(k)
+                    for k in (
+                        "trial",
+                        "learner",
+                        "config",
+                        "valid_loss",
+                        "valid_metric",
+                        "notebook",
+                    )
+                },
+                "trial_count": len(outcome.trials),
+                "metrics": {"test": outcome.test_metrics, "valid": outcome.valid_metrics},
+                "model_files": model_meta,
+                "warnings": outcome.warnings,
+                "time_budget": budget,
+                "duration_s": round(time.time() - started, 3),
+                "reproduces": reproduce["version"] if reproduce else None,
+            }
+            version = registry.publish(
+                wh, name, staged, doc, outcome.trials, replace=replace or reproduce is not None
+            )
+        except BaseException as e:
+            profile.join(reraise=False)
+            shutil.rmtree(staged, ignore_errors=True)
+            if isinstance(e, KeyboardInterrupt):
+                raise E.OperationalError(
+                    f"TRAIN of {name!r} interrupted: nothing was registered"
+                ) from e
+            if isinstance(e, E.Error):
+                raise
+            raise E.OperationalError(f"TRAIN of {name!r} failed: {type(e).__name__}: {e}") from e
+        doc["version"] = version
+        ctx.session.models_changed()
+        return doc
 
 
 class _Background:
@@ -524,6 +533,18 @@ def drop_model(ctx: Context, node: lx.DropModel) -> Result:
     registry.drop(wh, node.name, int(version.name) if version is not None else None)
     ctx.session.models_changed()
     return Result(message="DROP MODEL")
+
+
+def vacuum_models(ctx: Context, node: lx.VacuumModels) -> Result:
+    """VACUUM MODEL m | VACUUM MODELS [DRY RUN]: one row per leftover found (and removed)."""
+    name = node.args.get("this")
+    rows = registry.vacuum(
+        ctx.session.warehouse,
+        name.name if name is not None else None,
+        dry_run=bool(node.args.get("dry_run")),
+    )
+    schema = pa.schema([(c, pa.string()) for c in ("model", "path", "reason", "action")])
+    return ctx.rows(pa.Table.from_pylist(rows, schema=schema))
 
 
 def model_dir(ctx: Context, name: str, version: int) -> Path:
