@@ -232,3 +232,90 @@ def test_open_cursor_sees_restore_by_another_process(tmp_path: Path, other: Othe
         other.run("INSERT OVERWRITE r VALUES (7)")
         assert cur.execute("SELECT * FROM r").fetchall() == [(7,)]
         assert cur.execute("SELECT * FROM r VERSION AS OF 1 ORDER BY x").fetchall() == [(1,), (2,)]
+
+
+TRAINER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import lakesql
+
+    warehouse, worker, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    con = lakesql.connect(warehouse, threads=1)
+    cur = con.cursor()
+    cur.execute("SELECT count(*) FROM tr").fetchall()
+    open(go + f".ready{worker}", "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    got = []
+    for model in ("shared", f"own{worker}", "shared"):
+        cur.execute(
+            f"TRAIN AUTOML {model} PREDICT y FROM tr "
+            f"OPTIONS (time_budget = 1, estimators = ['lgbm'], seed = {worker})"
+        )
+        got.append([model, cur.fetchone()[1], worker])
+    con.close()
+    print(json.dumps(got))
+    """
+)
+
+
+def test_concurrent_trains_into_one_registry(tmp_path: Path) -> None:
+    """Three processes train one shared model (and one each) at once: versions 1..6, none lost."""
+    root = tmp_path / "wh"
+    with lakesql.connect(str(root)) as con:
+        con.cursor().execute(
+            "CREATE TABLE tr AS SELECT range AS id, (range * 7919) % 101 AS a, "
+            "(range * 104729) % 53 AS b, ((range * 7919) % 101 > 50) AS y FROM range(300)"
+        )
+    go = tmp_path / "go"
+    workers = (1, 2, 3)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", TRAINER, str(root), str(w), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in workers
+    ]
+    try:
+        deadline = time.time() + 120
+        while not all((tmp_path / f"go.ready{w}").exists() for w in workers):
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.time() < deadline, "the workers did not start"
+            time.sleep(0.01)
+        go.touch()
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    results = [row for out, _ in outputs for row in json.loads(out.strip().splitlines()[-1])]
+    shared = sorted(v for m, v, _ in results if m == "shared")
+    assert shared == [1, 2, 3, 4, 5, 6]  # each TRAIN got its own version, none lost
+    assert sorted((m, v) for m, v, _ in results if m != "shared") == [
+        ("own1", 1),
+        ("own2", 1),
+        ("own3", 1),
+    ]
+    with lakesql.connect(str(root)) as con:
+        cur = con.cursor()
+        assert cur.execute(
+            "SELECT name, latest_version, list_sort(aliases) FROM lakesql.models ORDER BY name"
+        ).fetchall() == [
+            ("own1", 1, ["default=1", "latest=1"]),
+            ("own2", 1, ["default=1", "latest=1"]),
+            ("own3", 1, ["default=1", "latest=1"]),
+            ("shared", 6, ["default=6", "latest=6"]),
+        ]
+        for v in shared:
+            (n,) = cur.execute(
+                f"SELECT count(predicted_y) FROM ML.PREDICT(MODEL shared VERSION {v}, TABLE tr)"
+            ).fetchone()
+            assert n == 300
+        for _, v, worker in (r for r in results if r[0] == "shared"):
+            doc = json.loads((root / "_models" / "shared" / f"v{v}" / "version.json").read_text())
+            assert doc["version"] == v and doc["options"]["seed"] == worker  # its own files
+        assert cur.execute("VACUUM MODELS DRY RUN").fetchall() == []
