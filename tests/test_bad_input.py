@@ -66,7 +66,7 @@ def warehouse_state(root: Path) -> dict[str, Any]:
 
 
 def build_warehouse(root: Path) -> Any:
-    """A small warehouse with a table, a schema, a spine, a feature table and a UDF."""
+    """A small warehouse with tables, a schema, a spine, a feature table, a UDF and a model."""
     udfs = root.parent / "udfs"
     shutil.copytree(FIXTURES / "udfs", udfs)
     con = lakesql.connect(str(root), udfs=str(udfs))
@@ -83,6 +83,10 @@ def build_warehouse(root: Path) -> Any:
         "SELECT id, ts, length(name) AS name_len FROM t",
         "CREATE FUNCTION twice(a BIGINT) RETURNS BIGINT LANGUAGE PYTHON AS 'good:double_it'",
         "SELECT * FROM lakesql.feature_tables",
+        "CREATE TABLE train_t AS SELECT range AS id, (range * 7919) % 101 AS a, "
+        "(range * 104729) % 53 AS b, CASE WHEN (range * 7919) % 101 > 50 THEN 'x' ELSE 'y' END "
+        "AS cls FROM range(200)",
+        "TRAIN AUTOML mdl PREDICT cls FROM train_t OPTIONS (time_budget = 2, estimators = ['lgbm'])",
     ]:
         cur.execute(sql)
     return con
@@ -187,3 +191,92 @@ def test_dbapi_misuse(warehouse: Any) -> None:
     closed.close()
     with pytest.raises(lakesql.InterfaceError):
         closed.execute("SELECT 1")
+
+
+# -- a model directory edited by hand ----------------------------------------------------------
+
+
+def _edit_model(folder: Path, how: str) -> None:
+    """Damage a version folder the way a person with a text editor or `rm` might."""
+    meta = json.loads((folder / "model.json").read_text())
+    model_file = folder / meta["file"]
+    if how == "model file deleted":
+        model_file.unlink()
+    elif how == "model file truncated":
+        model_file.write_text(model_file.read_text()[:200])
+    elif how == "model file replaced by a pickle":
+        import pickle
+
+        model_file.write_bytes(pickle.dumps({"evil": "object"}))
+    elif how == "model.json garbage":
+        (folder / "model.json").write_text("{not json")
+    elif how == "model.json names an unknown family":
+        (folder / "model.json").write_text(json.dumps({**meta, "family": "pickle"}))
+    elif how == "model.json points outside the folder":
+        (folder / "model.json").write_text(json.dumps({**meta, "file": "../../../../etc/passwd"}))
+    elif how == "skops file with a foreign type":
+        import skops.io as sio
+
+        (folder / "model.skops").write_bytes(b"")
+        sio.dump({"path": Path("/tmp")}, folder / "model.skops")
+        (folder / "model.json").write_text(
+            json.dumps({**meta, "family": "sklearn", "file": "model.skops"})
+        )
+    elif how == "prep.json deleted":
+        (folder / "prep.json").unlink()
+    elif how == "prep.json garbage":
+        (folder / "prep.json").write_text("[1, 2")
+    elif how == "prep.json missing keys":
+        (folder / "prep.json").write_text("{}")
+    elif how == "version folder deleted":
+        shutil.rmtree(folder)
+    else:
+        raise AssertionError(how)
+
+
+EDITS = [
+    "model file deleted",
+    "model file truncated",
+    "model file replaced by a pickle",
+    "model.json garbage",
+    "model.json names an unknown family",
+    "model.json points outside the folder",
+    "skops file with a foreign type",
+    "prep.json deleted",
+    "prep.json garbage",
+    "prep.json missing keys",
+    "version folder deleted",
+]
+
+
+@pytest.fixture(scope="module")
+def trained_warehouse(warehouse: Any) -> Path:
+    return Path(warehouse[0])
+
+
+@pytest.mark.parametrize("how", EDITS)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM ML.PREDICT(MODEL mdl, TABLE train_t)",
+        "PREDICT mdl FROM train_t INTO scored",
+        "SELECT PREDICT(mdl, a, b) FROM train_t",
+    ],
+    ids=["ML.PREDICT", "PREDICT INTO", "scalar"],
+)
+def test_model_directory_edited_by_hand(
+    trained_warehouse: Path, tmp_path: Path, how: str, sql: str
+) -> None:
+    """Scoring a damaged model is a clear lakesql error; nothing is unpickled or written."""
+    root = tmp_path / "warehouse"
+    shutil.copytree(trained_warehouse, root)
+    _edit_model(root / "_models" / "mdl" / "v1", how)
+    before = warehouse_state(root)
+    with lakesql.connect(str(root), udfs=str(FIXTURES / "udfs")) as con:
+        cur = con.cursor()
+        with pytest.raises(lakesql.Error) as info:
+            cur.execute(sql)
+            cur.fetchall()
+    check_useful(info.value, sql)
+    assert "mdl" in str(info.value) or "model" in str(info.value).lower(), str(info.value)
+    assert warehouse_state(root) == before

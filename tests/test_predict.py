@@ -249,3 +249,9 @@ def test_feature_table_model_predicts_from_keys_alone(tmp_path: Path) -> None:
     assert [r[:3] for r in rows] == expected
     assert [r[3] for r in rows] == [r[2] > 6 for r in expected]
     con.close()
+
+
+def test_every_ml_table_function_declares_its_arguments() -> None:
+    from lakesql.ml import inference
+
+    assert set(inference.SIGNATURES) == set(inference.TABLE_FUNCTIONS)

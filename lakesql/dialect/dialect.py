@@ -91,6 +91,13 @@ class LakeSQL(DuckDB):
                 raise AssertionError  # raise_error raises at the default error level
             return exp.Literal.number(sign + number.name)
 
+        def _expect_model_version(self) -> exp.Literal:
+            number = self._parse_number()
+            if not isinstance(number, exp.Literal) or not number.name.isdigit():
+                self.raise_error("expected a model version number (1, 2, ...)")
+                raise AssertionError
+            return number
+
         def _expect_string(self) -> exp.Literal:
             text = self._parse_string()
             if not isinstance(text, exp.Literal):
@@ -114,7 +121,7 @@ class LakeSQL(DuckDB):
             return name
 
         def _parse_version_number(self) -> exp.Expr | None:
-            return self._expect_number() if self._match_text_seq("VERSION") else None
+            return self._expect_model_version() if self._match_text_seq("VERSION") else None
 
         def _parse_option(self) -> exp.Expr:
             name = self._parse_id_var(any_token=True)
@@ -139,6 +146,11 @@ class LakeSQL(DuckDB):
                 source = self._parse_wrapped(self._parse_select)
                 if source is not None and first is not None:
                     source.meta[SPAN] = (first.start, self._prev.start)
+            elif self._curr is None or self._curr.token_type in (
+                TokenType.SEMICOLON,
+                TokenType.SENTINEL,
+            ):
+                source = None
             else:
                 source = self._parse_table_parts()
                 if isinstance(source, exp.Table):
@@ -182,7 +194,7 @@ class LakeSQL(DuckDB):
         def _parse_model_ref(self) -> exp.Expr:
             name = self._model_name()
             if self._match_text_seq("VERSION"):
-                return lx.ModelRef(this=name, version=self._expect_number())
+                return lx.ModelRef(this=name, version=self._expect_model_version())
             if self._match_text_seq("ALIAS"):
                 return lx.ModelRef(this=name, alias=self._parse_id_var(any_token=True))
             return lx.ModelRef(this=name)
@@ -217,7 +229,7 @@ class LakeSQL(DuckDB):
             if self._match_text_seq("REPRODUCE"):
                 if not self._match_text_seq("VERSION"):
                     self.raise_error("expected REPRODUCE VERSION n")
-                version = self._expect_number()
+                version = self._expect_model_version()
             return lx.RetrainModel(this=name, version=version)
 
         def _parse_show_models(self) -> exp.Expr:
@@ -241,7 +253,9 @@ class LakeSQL(DuckDB):
                 alias = self._parse_id_var(any_token=True)
                 if not self._match_text_seq("VERSION"):
                     self.raise_error("expected VERSION n")
-                return lx.AlterModelAlias(this=name, alias=alias, version=self._expect_number())
+                return lx.AlterModelAlias(
+                    this=name, alias=alias, version=self._expect_model_version()
+                )
             if self._match_text_seq("UNSET", "ALIAS"):
                 alias = self._parse_id_var(any_token=True)
                 return lx.AlterModelAlias(this=name, alias=alias, unset=True)

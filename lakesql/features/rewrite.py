@@ -57,7 +57,9 @@ def find_calls(sql: str) -> list[FeaturesCall]:
     return calls
 
 
-def _matching(tokens: list[Token], open_index: int, sql: str) -> int:
+def _matching(
+    tokens: list[Token], open_index: int, sql: str, what: str = "ML.FEATURES_AT_TIME"
+) -> int:
     depth = 0
     for j in range(open_index, len(tokens)):
         if tokens[j].token_type == TokenType.L_PAREN:
@@ -66,9 +68,7 @@ def _matching(tokens: list[Token], open_index: int, sql: str) -> int:
             depth -= 1
             if depth == 0:
                 return j
-    raise E.ParseError(
-        "ML.FEATURES_AT_TIME( is never closed", span=E.SourceSpan(sql, tokens[open_index].start)
-    )
+    raise E.ParseError(f"{what}( is never closed", span=E.SourceSpan(sql, tokens[open_index].start))
 
 
 def _split_args(tokens: list[Token], lo: int, hi: int) -> list[tuple[int, int]]:

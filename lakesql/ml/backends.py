@@ -118,6 +118,7 @@ def save(estimator: Any, folder: Path, *, task: str, n_classes: int) -> dict[str
     meta = {
         "family": fam,
         "file": path.name,
+        "sha256": file_digest(path),
         "class": f"{type(estimator).__module__}.{type(estimator).__name__}",
         "task": task,
         "n_classes": n_classes,
@@ -126,14 +127,34 @@ def save(estimator: Any, folder: Path, *, task: str, n_classes: int) -> dict[str
     return meta
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file: recorded when a model is saved, checked when it is loaded."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
 def load(folder: Path) -> Loaded:
     """Load the model written by :func:`save` (no pickle, allow-listed skops types only)."""
-    meta = json.loads((folder / "model.json").read_text())
-    path = folder / meta["file"]
-    fam = meta["family"]
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+        path = folder / meta["file"]
+        fam = meta["family"]
+        if path.resolve().parent != folder.resolve():
+            raise OperationalError(f"{folder / 'model.json'} names a file outside its folder")
+        if "sha256" in meta and file_digest(path) != meta["sha256"]:
+            raise OperationalError(
+                f"{path} was changed after the model was trained (its SHA-256 differs)",
+                hint="train the model again, or DROP MODEL ... VERSION n",
+            )
+    except OperationalError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise OperationalError(f"the model files in {folder} cannot be read: {e}") from e
     try:
         if fam == "xgboost":
             import xgboost as xgb

@@ -102,6 +102,69 @@ def _model(session: Session, call: Call) -> P.ModelVersion:
     return P.load(session.warehouse, call.model or "", doc["version"])
 
 
+@dataclass(frozen=True)
+class ArgSpec:
+    """A named argument of an ML.* table function: its range and whether it is an integer."""
+
+    low: float
+    high: float
+    integer: bool
+    help: str
+
+
+_THRESHOLD = ArgSpec(0.0, 1.0, False, "probability of the positive class at which to predict it")
+# ML.<NAME> -> (rows: 'required' | 'optional' | 'none', named arguments it takes)
+SIGNATURES: dict[str, tuple[str, dict[str, ArgSpec]]] = {
+    "PREDICT": ("required", {"threshold": _THRESHOLD}),
+    "EVALUATE": (
+        "optional",
+        {"bootstrap": ArgSpec(0, 10_000, True, "bootstrap resamples for the intervals")},
+    ),
+    "CONFUSION_MATRIX": ("optional", {"threshold": _THRESHOLD}),
+    "ROC_CURVE": ("optional", {}),
+    "FEATURE_IMPORTANCE": ("none", {}),
+    "TRIAL_INFO": ("none", {}),
+    "EXPLAIN_PREDICT": (
+        "required",
+        {
+            "top_k_features": ArgSpec(1, 100_000, True, "attributions kept per row"),
+            "threshold": _THRESHOLD,
+        },
+    ),
+    "FORECAST": ("none", {"horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast")}),
+}
+
+
+def _check_call(call: Call) -> None:
+    """Refuse unknown named arguments, values out of range and rows where none are taken."""
+    rows, named = SIGNATURES[call.name]
+    if rows == "none" and call.relation is not None:
+        raise E.ProgrammingError(
+            f"ML.{call.name} takes no rows: write ML.{call.name}(MODEL m)",
+        )
+    if rows == "required" and call.relation is None:
+        raise E.ProgrammingError(
+            f"ML.{call.name} needs the rows: ML.{call.name}(MODEL m, TABLE t | (query))"
+        )
+    for name, text in call.named.items():
+        spec = named.get(name)
+        if spec is None:
+            valid = ", ".join(f"{n} => ({s.help})" for n, s in named.items()) or "none"
+            raise E.OptionError(
+                f"ML.{call.name} has no argument {name!r}", hint=f"its arguments: {valid}"
+            )
+        value = _float_arg(call, name, None)
+        if (
+            value is None
+            or not spec.low <= value <= spec.high
+            or (spec.integer and value != int(value))
+        ):
+            kind = "an integer" if spec.integer else "a number"
+            raise E.OptionError(
+                f"{name} => must be {kind} from {spec.low:g} to {spec.high:g}, not {text.strip()}"
+            )
+
+
 def _float_arg(call: Call, name: str, default: float | None) -> float | None:
     if name not in call.named:
         return default
@@ -194,7 +257,8 @@ def _labelled(session: Session, mv: P.ModelVersion, call: Call) -> tuple[Any, An
         frame = df.iloc[split.test]
         source = "test split"
     else:
-        table = pa.Table.from_batches(list(_batches(input_reader(session, mv, call.relation))))
+        reader = input_reader(session, mv, call.relation)
+        table = pa.Table.from_batches(list(_batches(reader)), schema=reader.schema)
         frame = table.to_pandas()
         if label not in frame.columns:
             raise E.ProgrammingError(f"the rows to evaluate need the label column {label!r}")
@@ -407,7 +471,7 @@ def _ml_explain_predict(session: Session, call: Call) -> pa.Table:
     mv = _model(session, call)
     if call.relation is None:
         raise E.ParseError("ML.EXPLAIN_PREDICT needs the rows to explain: TABLE t or (query)")
-    top_k = int(_float_arg(call, "top_k_features", 5) or 5)
+    top_k = int(_float_arg(call, "top_k_features", 5) or 5)  # range checked by _check_call
     table = scored(session, mv, call.relation, _float_arg(call, "threshold", None))
     frame = table.to_pandas()
     X = mv.prep.transform(frame)
@@ -469,7 +533,7 @@ TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table]] = {
 # -- scalar PREDICT(m, ...) / PREDICT_PROBA(m, ...) ---------------------------------------------
 
 
-def _scalar_udf(session: Session, model: str, proba: bool) -> str:
+def _scalar_udf(session: Session, model: str, proba: bool, n_columns: int) -> str:
     import numpy as np
 
     mv = P.load(session.warehouse, model)
@@ -481,6 +545,13 @@ def _scalar_udf(session: Session, model: str, proba: bool) -> str:
     if proba and mv.task != "classification":
         raise E.ProgrammingError("PREDICT_PROBA applies to classification models")
     inputs = mv.prep.inputs
+    if n_columns != len(inputs):
+        fn = "PREDICT_PROBA" if proba else "PREDICT"
+        raise E.ProgrammingError(
+            f"{fn}({model}, ...) takes the model's {len(inputs)} input column(s) after the "
+            f"model name, got {n_columns}",
+            hint=f"{fn}({model}, {', '.join(inputs)})",
+        )
     types = [mv.doc.get("input_types", {}).get(c) or "DOUBLE" for c in inputs]
     name = f"__lakesql_{'proba' if proba else 'predict'}_{mv.name}_v{mv.version}"
     if name in session.engine._udfs:
@@ -529,8 +600,9 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             and tokens[i + 2].text.upper() in TABLE_FUNCTIONS
         ):
             fname = tokens[i + 2].text.upper()
-            close = _matching(tokens, i + 3, sql)
+            close = _matching(tokens, i + 3, sql, f"ML.{fname}")
             call = _parse_call(sql, tokens, i, i + 3, close, fname)
+            _check_call(call)
             table = TABLE_FUNCTIONS[fname](session, call)
             view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"
             cur.register(view, table)
@@ -553,7 +625,9 @@ def expand(session: Session, cur: Any, sql: str) -> str:
                     f"{t.text}(model, column, ...) takes a model name first",
                     span=E.SourceSpan(sql, model_tok.start),
                 )
-            udf = _scalar_udf(session, model_tok.text, t.text.upper() == "PREDICT_PROBA")
+            close = _matching(tokens, i + 1, sql, t.text.upper())
+            n_columns = len(_split_args(tokens, i + 1, close)) - 1
+            udf = _scalar_udf(session, model_tok.text, t.text.upper() == "PREDICT_PROBA", n_columns)
             end = (
                 tokens[i + 3].start
                 if tokens[i + 3].token_type == TokenType.R_PAREN

@@ -15,6 +15,8 @@ METRICS = {
     "forecast": ("mape", "rmse", "mae", "r2"),
 }
 # our estimator names -> FLAML learner names, per task
+MAX_TIME_BUDGET = 30 * 24 * 3600  # seconds
+
 ESTIMATORS: dict[str, dict[str, str]] = {
     "xgboost": {"classification": "xgboost", "regression": "xgboost", "forecast": "xgboost"},
     "lgbm": {"classification": "lgbm", "regression": "lgbm", "forecast": "lgbm"},
@@ -183,8 +185,11 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     for frac in ("test_fraction", "valid_fraction"):
         if not 0 < out[frac] < 1:
             raise OptionError(f"option {frac!r} must be between 0 and 1, not {out[frac]}")
-    if out["time_budget"] is not None and out["time_budget"] <= 0:
-        raise OptionError("option 'time_budget' must be positive")
+    if out["time_budget"] is not None and not 0 < out["time_budget"] <= MAX_TIME_BUDGET:
+        raise OptionError(
+            f"option 'time_budget' must be from 0 to {MAX_TIME_BUDGET:,} seconds (30 days), "
+            f"not {out['time_budget']:g}"
+        )
     if out["max_trials"] is not None and out["max_trials"] < 1:
         raise OptionError("option 'max_trials' must be at least 1")
     if out["split"] == "column" and not out["split_column"]:

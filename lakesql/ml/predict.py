@@ -80,8 +80,15 @@ def load(
             hint="DROP MODEL ... VERSION to remove the entry",
         )
     try:
+        digest = doc.get("prep_sha256")
+        if digest is not None and backends.file_digest(folder / "prep.json") != digest:
+            raise E.OperationalError(
+                f"{folder / 'prep.json'} was changed after model {name!r} version {v} was "
+                "trained (its SHA-256 differs)",
+                hint="train the model again, or DROP MODEL ... VERSION n",
+            )
         prep = Prep.from_dict(json.loads((folder / "prep.json").read_text()))
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise E.OperationalError(
             f"the preparation of model {name!r} version {v} cannot be read: {e}"
         ) from e

@@ -203,7 +203,7 @@ def publish(
 
 def set_alias(wh: Warehouse, name: str, alias: str, version: int | None) -> None:
     """Point `alias` at `version`, or remove it (version None)."""
-    alias = alias.lower()
+    alias = validate_name(alias, "alias")
     with locked(wh):
         doc = require_model(wh, name)
         if alias == "latest":

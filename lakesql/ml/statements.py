@@ -146,7 +146,12 @@ def train(ctx: Context, node: lx.TrainAutoML) -> Result:
 
     name = node.name
     registry.validate_name(name, "model name")
-    raw = {o.name: _value(o.expression) for o in node.args.get("options") or []}
+    given = node.args.get("options") or []
+    names = [o.name.lower() for o in given]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise E.OptionError(f"option {twice[0]!r} is given twice", hint="keep one of them")
+    raw = {o.name: _value(o.expression) for o in given}
     opts = validate_options(raw)
     budget = float(opts["time_budget"] or ctx.session.settings["time_budget"])
     label = node.args["label"].name
@@ -300,6 +305,7 @@ def _run(
                 "trial_count": len(outcome.trials),
                 "metrics": {"test": outcome.test_metrics, "valid": outcome.valid_metrics},
                 "model_files": model_meta,
+                "prep_sha256": backends.file_digest(staged / "prep.json"),
                 "warnings": outcome.warnings,
                 "time_budget": budget,
                 "duration_s": round(time.time() - started, 3),
