@@ -55,6 +55,9 @@ class Session:
         self._schemas: set[str] = {"main"}
         self._lock = threading.RLock()
         self._functions: dict[str, dict[str, Any]] = {}
+        # DuckDB cursors whose user ran PRAGMA enable_verification (kept alive: ids stay unique)
+        self._verifying: dict[int, Any] = {}
+        self._suspended: set[int] = set()  # of those, the ones running lakesql's own statements
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -168,6 +171,51 @@ class Session:
 
     def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
         self.sync()
+        m = _VERIFICATION.match(sql)
+        if m:  # DuckDB's self-check; lakesql's own statements run without it (see _internal)
+            if m.group(1).lower() == "enable":
+                self._verifying[id(cur)] = cur
+            else:
+                self._verifying.pop(id(cur), None)
+                self._suspended.discard(id(cur))
+        self._internal(cur)
+        prepared = self._prepare(sql, params, cur)
+        if isinstance(prepared, Result):
+            return prepared
+        node, text = prepared
+        if id(cur) in self._suspended:
+            self.engine.run(cur, "PRAGMA enable_verification")
+            self._suspended.discard(id(cur))
+        try:
+            duck = self.engine.run(cur, text, params)
+        except E.CatalogError as e:
+            raise self._explain_missing(e) from e
+        if node is not None and _is_command(node):
+            desc = duck.description
+            count = -1
+            if desc and len(desc) == 1 and desc[0][0] == "Count":
+                row = duck.fetchone()
+                count = int(row[0]) if row else -1
+            return Result(rowcount=count)
+        return Result(cursor=cur)
+
+    def _internal(self, cur: Any) -> None:
+        """Run lakesql's own statements on `cur` without DuckDB's verification.
+
+        Under PRAGMA enable_verification DuckDB runs every SELECT several times and compares the
+        results; lakesql's internal SELECTs (the query of CREATE TABLE AS, staging reads) are not
+        the user's SELECTs, and a random() in them legitimately differs between runs (DuckDB does
+        not verify the query of its own CREATE TABLE AS either). Verification is suspended here
+        and enabled again just before a statement of the user's runs on DuckDB (not right after
+        lakesql's statement: that would discard the result pending on the cursor).
+        """
+        if id(cur) in self._verifying and id(cur) not in self._suspended:
+            self.engine.run(cur, "PRAGMA disable_verification")
+            self._suspended.add(id(cur))
+
+    def _prepare(self, sql: str, params: Any, cur: Any) -> Result | tuple[Any, str]:
+        """Expand and parse a statement, running it when it is lakesql's: its Result, or the
+        (parsed node, text) DuckDB should run as the user's statement."""
         original = ""
         upper = sql.upper()
         if ("ML." in upper or "PREDICT" in upper) and not upper.lstrip().startswith(
@@ -202,21 +250,8 @@ class Session:
             result = execute_node(ctx, node)
             if result is not None:
                 return result
-            text = rewrite_time_travel(ctx, node)
-        else:
-            text = sql
-        try:
-            duck = self.engine.run(cur, text, params)
-        except E.CatalogError as e:
-            raise self._explain_missing(e) from e
-        if node is not None and _is_command(node):
-            desc = duck.description
-            count = -1
-            if desc and len(desc) == 1 and desc[0][0] == "Count":
-                row = duck.fetchone()
-                count = int(row[0]) if row else -1
-            return Result(rowcount=count)
-        return Result(cursor=cur)
+            return node, rewrite_time_travel(ctx, node)
+        return node, sql
 
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
@@ -367,6 +402,7 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 }
 
 
+_VERIFICATION = re.compile(r"\s*PRAGMA\s+(enable|disable)_verification\s*;?\s*$", re.IGNORECASE)
 _START_TRANSACTION = re.compile(r"\s*START\s+TRANSACTION\b", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
 

@@ -17,6 +17,17 @@ from lakesql import errors as E
 from lakesql.storage.delta import Snapshot
 
 _FALLBACK_WARNED = False
+# Delta field metadata: the DuckDB type of a column stored as another type
+LOGICAL_TYPE_KEY = "lakesql.type"
+# DuckDB types whose Arrow form Delta cannot store exactly (or at all): such a column is stored as
+# the VARCHAR text of its values, which casts back exactly. Quoted text (ENUM values, field names)
+# is removed before matching.
+_TEXT_STORED = re.compile(
+    r"\b(?:HUGEINT|UHUGEINT|BIT|BITSTRING|INTERVAL|BIGNUM|VARINT|TIMESTAMP_NS|TIME_NS|TIMETZ|GEOMETRY|"
+    r"TIME\b(?! ZONE))\b"
+)
+_UNION = re.compile(r"\bUNION\(")  # a UNION's text does not say which member a value was
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _POSITION = re.compile(r'"position"\s*:\s*"?(\d+)')
 
 
@@ -243,7 +254,7 @@ class Engine:
         """SQL reading a snapshot: Parquet file list when exact, else the delta extension."""
         columns = snap.schema.names
         if not snap.files:
-            types = self.duckdb_types(snap.schema)
+            types = self.logical_types(snap.schema)
             cols = ", ".join(
                 f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True)
             )
@@ -253,7 +264,7 @@ class Engine:
         )
         if use_extension:
             version = f", version => {snap.version}" if pinned else ""
-            return f"SELECT * FROM delta_scan({literal(snap.path)}{version})"
+            return self.read_sql(snap, f"SELECT * FROM delta_scan({literal(snap.path)}{version})")
         files = "[" + ", ".join(literal(f) for f in snap.files) + "]"
         hive = (
             ", hive_partitioning = true"
@@ -271,7 +282,20 @@ class Engine:
                 select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
             else:
                 select.append(quote(col))
-        return f"SELECT {', '.join(select)} FROM {source}"
+        return self.read_sql(snap, f"SELECT {', '.join(select)} FROM {source}")
+
+    def read_sql(self, snap: Snapshot, body: str) -> str:
+        """`body` (a scan of `snap`'s files) with columns stored as another type cast back."""
+        if not any(LOGICAL_TYPE_KEY.encode() in (f.metadata or {}) for f in snap.schema):
+            return body
+        logical = self.logical_types(snap.schema)
+        cols = ", ".join(
+            f"CAST({quote(f.name)} AS {t}) AS {quote(f.name)}"
+            if LOGICAL_TYPE_KEY.encode() in (f.metadata or {})
+            else quote(f.name)
+            for f, t in zip(snap.schema, logical, strict=True)
+        )
+        return f"SELECT {cols} FROM ({body}) AS __lakesql_scan"
 
     def replace_table(self, schema: str, name: str, table: pa.Table) -> None:
         """Replace DuckDB table schema.name by the rows of `table` (system tables)."""
@@ -292,6 +316,69 @@ class Engine:
         with self._lock:
             rel = self.con.from_arrow(empty)
             return [str(t) for t in rel.types]
+
+    def logical_types(self, schema: pa.Schema) -> list[str]:
+        """The DuckDB types of a Delta schema's columns: the recorded type where one is kept."""
+        physical = self.duckdb_types(schema)
+        return [
+            (f.metadata or {}).get(LOGICAL_TYPE_KEY.encode(), b"").decode() or t
+            for f, t in zip(schema, physical, strict=True)
+        ]
+
+    def describe(self, cur: Any, sql: str, params: Any = None) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the columns of query `sql`, without running it."""
+        rows = self.run(cur, f"DESCRIBE {sql}", params).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def type_names(self, cur: Any, types: Sequence[str]) -> list[str]:
+        """DuckDB's own names of type expressions (`mood` -> `ENUM('sad', 'ok')`, `INT` -> INTEGER)."""
+        if not types:
+            return []
+        select = ", ".join(f"CAST(NULL AS {t}) AS c{i}" for i, t in enumerate(types))
+        return [t for _, t in self.describe(cur, f"SELECT {select}")]
+
+    def storage_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
+        """The Arrow schema Delta stores for (name, DuckDB type) columns.
+
+        A type Delta lacks is stored as its text (TIME, INTERVAL, HUGEINT, BIT, ... and nested
+        types holding them) or widened by Arrow (unsigned integers, ENUM as string, ...); the
+        DuckDB type is then kept in the field's metadata (`lakesql.type`), and readers cast back.
+        """
+        from lakesql.storage.delta import delta_schema
+
+        for name, t in columns:
+            if _UNION.search(_QUOTED.sub("", t.upper())):
+                raise E.NotSupportedError(
+                    f"column {name!r} has type {t}, which a Delta table cannot store",
+                    hint="store each member in a column of its own",
+                )
+        stored = [(n, "VARCHAR" if self.stored_as_text(t) else t) for n, t in columns]
+        schema = delta_schema(self.arrow_schema(stored))
+        back = self.duckdb_types(schema)
+        fields = []
+        for f, (_, logical), physical in zip(schema, columns, back, strict=True):
+            if physical != logical:
+                f = f.with_metadata({**(f.metadata or {}), LOGICAL_TYPE_KEY: logical})
+            fields.append(f)
+        return pa.schema(fields)
+
+    @staticmethod
+    def stored_as_text(duckdb_type: str) -> bool:
+        return bool(_TEXT_STORED.search(_QUOTED.sub("", duckdb_type.upper())))
+
+    def storage_select(self, schema: pa.Schema, source: str) -> str:
+        """SELECT of `source` (with `schema`'s logical types) giving the values Delta stores."""
+        text = [
+            LOGICAL_TYPE_KEY.encode() in (f.metadata or {}) and pa.types.is_string(f.type)
+            for f in schema
+        ]
+        if not any(text):
+            return f"SELECT * FROM {source}"
+        cols = ", ".join(
+            f"CAST({quote(f.name)} AS VARCHAR) AS {quote(f.name)}" if t else quote(f.name)
+            for f, t in zip(schema, text, strict=True)
+        )
+        return f"SELECT {cols} FROM {source}"
 
     def arrow_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
         """Arrow schema for (name, DuckDB type SQL) pairs, as DuckDB would export them."""

@@ -110,7 +110,7 @@ def target_ref(ctx: Context, table: exp.Table) -> TableRef | None:
 def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
     """Create a TEMP staging table with the snapshot's schema and NOT NULL constraints."""
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
-    types = ctx.engine.duckdb_types(snap.schema)
+    types = ctx.engine.logical_types(snap.schema)
 
     def default(f: pa.Field) -> str:
         value = (f.metadata or {}).get(DEFAULT_KEY.encode())
@@ -124,6 +124,11 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
     if copy_rows:
         ctx.run(f"INSERT INTO {name} SELECT * FROM {ctx.engine.version_view(snap)}")
     return name
+
+
+def _stored(ctx: Context, snap: delta.Snapshot, stage: str) -> str:
+    """SELECT of a staging table's rows as the table stores them."""
+    return ctx.engine.storage_select(snap.schema, stage)
 
 
 def _stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
@@ -242,11 +247,14 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     created_dir = not exists
     try:
         if query is None:
-            schema = ctx.engine.arrow_schema([(n, t) for n, t, _, _ in columns])
+            logical = ctx.engine.type_names(ctx.cur, [t for _, t, _, _ in columns])
+            schema = ctx.engine.storage_schema(
+                [(c[0], t) for c, t in zip(columns, logical, strict=True)]
+            )
             schema = pa.schema(
                 [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
             )
-            schema = _with_defaults(ctx, delta.delta_schema(schema), columns)
+            schema = _with_defaults(ctx, schema, columns)
             _check_partitions(partition_by, schema)
             if exists:
                 empty = pa.RecordBatchReader.from_batches(schema, iter([]))
@@ -271,8 +279,10 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                     f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
                 )
                 text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+            schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
+            if any(ctx.engine.stored_as_text(t) for t in ctx.engine.logical_types(schema)):
+                text = ctx.engine.storage_select(schema, f"({text}) AS __q")
             reader = _stream(ctx, text, ctx.params)
-            schema = delta.delta_schema(reader.schema)
             if columns:
                 schema = pa.schema(
                     [
@@ -338,7 +348,7 @@ def _with_defaults(
                 raise type(e)(
                     f"DEFAULT {default} of column {name!r} does not fit {typ}: {e.message}"
                 ) from e
-            f = f.with_metadata({DEFAULT_KEY: default})
+            f = f.with_metadata({**(f.metadata or {}), DEFAULT_KEY: default})
         fields.append(f)
     return pa.schema(fields)
 
@@ -438,9 +448,11 @@ def _alter(ctx: Context, node: exp.Alter) -> Result | None:
                     hint="add the column, then UPDATE t SET c = <value>",
                 )
             cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
-        delta.add_columns(
-            ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.statement
+        logical = ctx.engine.type_names(ctx.cur, [t for _, t in cols])
+        schema = ctx.engine.storage_schema(
+            [(n, t) for (n, _), t in zip(cols, logical, strict=True)]
         )
+        delta.add_columns(ref.path, schema, sql=ctx.statement)
         ctx.session.invalidate(ref)
         return Result(message="ALTER TABLE")
     if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
@@ -501,7 +513,7 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
         operation = "INSERT OVERWRITE" if overwrite else "INSERT"
 
         def rows() -> pa.RecordBatchReader:
-            return delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            return delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema)
 
         if not overwrite and not _reads_table(node, ref):  # blind: retried on a lost race
             delta.append(ref.path, rows, sql=ctx.statement, operation=operation)
@@ -544,7 +556,7 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
         if count:
             delta.append(
                 ref.path,
-                lambda: delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema),
+                lambda: delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema),
                 sql=ctx.statement,
                 operation="COPY",
             )
@@ -571,7 +583,7 @@ def _rewrite(
         alias = "" if table.alias else f" AS {quote(table.name)}"
         count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage + alias)]), stage, ref)
         if count:
-            reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            reader = delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema)
             delta.write(
                 ref.path,
                 reader,
@@ -707,7 +719,7 @@ def _describe(ctx: Context, node: exp.Describe) -> Result | None:
     if ref is None or not ctx.session.warehouse.exists(ref):
         return _NOT_MINE
     snap = delta.snapshot(ref.path)
-    types = ctx.engine.duckdb_types(snap.schema)
+    types = ctx.engine.logical_types(snap.schema)
     rows = [
         {
             "column_name": f.name,
