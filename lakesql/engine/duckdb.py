@@ -19,6 +19,7 @@ from lakesql.storage.delta import Snapshot
 _FALLBACK_WARNED = False
 # Delta field metadata: the DuckDB type of a column stored as another type
 LOGICAL_TYPE_KEY = "lakesql.type"
+COLLATE_KEY = "lakesql.collate"  # Delta field metadata: the column's collation (e.g. NOCASE)
 # DuckDB types whose Arrow form Delta cannot store exactly (or at all): such a column is stored as
 # the VARCHAR text of its values, which casts back exactly. Quoted text (ENUM values, field names)
 # is removed before matching.
@@ -286,16 +287,20 @@ class Engine:
 
     def read_sql(self, snap: Snapshot, body: str) -> str:
         """`body` (a scan of `snap`'s files) with columns stored as another type cast back."""
-        if not any(LOGICAL_TYPE_KEY.encode() in (f.metadata or {}) for f in snap.schema):
+        keys = {LOGICAL_TYPE_KEY.encode(), COLLATE_KEY.encode()}
+        if not any(keys & set(f.metadata or {}) for f in snap.schema):
             return body
         logical = self.logical_types(snap.schema)
-        cols = ", ".join(
-            f"CAST({quote(f.name)} AS {t}) AS {quote(f.name)}"
-            if LOGICAL_TYPE_KEY.encode() in (f.metadata or {})
-            else quote(f.name)
-            for f, t in zip(snap.schema, logical, strict=True)
-        )
-        return f"SELECT {cols} FROM ({body}) AS __lakesql_scan"
+        cols = []
+        for f, t in zip(snap.schema, logical, strict=True):
+            meta = f.metadata or {}
+            col = quote(f.name)
+            if LOGICAL_TYPE_KEY.encode() in meta:
+                col = f"CAST({col} AS {t})"
+            if COLLATE_KEY.encode() in meta:
+                col = f"{col} COLLATE {meta[COLLATE_KEY.encode()].decode()}"
+            cols.append(f"{col} AS {quote(f.name)}")
+        return f"SELECT {', '.join(cols)} FROM ({body}) AS __lakesql_scan"
 
     def replace_table(self, schema: str, name: str, table: pa.Table) -> None:
         """Replace DuckDB table schema.name by the rows of `table` (system tables)."""

@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from lakesql import config
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
-from lakesql.engine.duckdb import guard_stream, quote
+from lakesql.engine.duckdb import COLLATE_KEY, guard_stream, quote
 from lakesql.features import store as features
 from lakesql.ml import inference
 from lakesql.ml import statements as ml
@@ -78,7 +79,12 @@ class Context:
 
 Executor = Callable[[Context, Any], "Result | None"]
 _NOT_MINE = None
-DEFAULT_KEY = "lakesql.default"  # Delta column metadata: the column's DEFAULT expression  # an executor returning None hands the statement to DuckDB unchanged
+# an executor returning None hands the statement to DuckDB unchanged
+DEFAULT_KEY = "lakesql.default"  # Delta column metadata: the column's DEFAULT expression
+DDL_KEY = "lakesql.ddl"  # column metadata: its definition as declared (when it has constraints)
+GENERATED_KEY = "lakesql.generated"  # column metadata: its GENERATED expression (values stored)
+TABLE_CONSTRAINTS_KEY = "lakesql.constraints"  # first column: JSON list of table constraints
+INDEXES_KEY = "lakesql.indexes"  # first column: JSON list of {name, unique, on} (CREATE INDEX)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -107,23 +113,67 @@ def target_ref(ctx: Context, table: exp.Table) -> TableRef | None:
     return ctx.session.warehouse.ref(table.db or None, table.name)
 
 
+def _meta(f: pa.Field, key: str) -> str | None:
+    value = (f.metadata or {}).get(key.encode())
+    return value.decode() if value is not None else None
+
+
 def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
-    """Create a TEMP staging table with the snapshot's schema and NOT NULL constraints."""
+    """Create a TEMP staging table with the table's columns, constraints and indexes.
+
+    A column declared with more than a type, NOT NULL and DEFAULT (PRIMARY KEY, UNIQUE, CHECK,
+    COLLATE, GENERATED) keeps its definition as written in its metadata, and the table
+    constraints are kept in the first column's: the staging table declares them all, so DuckDB
+    enforces them on the statement exactly as on its own tables.
+    """
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
     types = ctx.engine.logical_types(snap.schema)
 
-    def default(f: pa.Field) -> str:
-        value = (f.metadata or {}).get(DEFAULT_KEY.encode())
-        return f" DEFAULT {value.decode()}" if value else ""
+    def column(f: pa.Field, t: str) -> str:
+        declared = _meta(f, DDL_KEY)
+        if declared is not None:
+            return declared
+        default = _meta(f, DEFAULT_KEY)
+        return (
+            f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}"
+            f"{f' DEFAULT {default}' if default else ''}"
+        )
 
-    cols = ", ".join(
-        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}{default(f)}"
-        for f, t in zip(snap.schema, types, strict=True)
-    )
-    ctx.run(f"CREATE TEMP TABLE {name} ({cols})")
+    items = [column(f, t) for f, t in zip(snap.schema, types, strict=True)]
+    first = snap.schema[0] if len(snap.schema) else None
+    if first is not None:
+        items += json.loads(_meta(first, TABLE_CONSTRAINTS_KEY) or "[]")
+    ctx.run(f"CREATE TEMP TABLE {name} ({', '.join(items)})")
+    for k, index in enumerate(_indexes(snap)):
+        unique = "UNIQUE " if index["unique"] else ""
+        ctx.run(f"CREATE {unique}INDEX {name}_i{k} ON {name} {index['on']}")
     if copy_rows:
-        ctx.run(f"INSERT INTO {name} SELECT * FROM {ctx.engine.version_view(snap)}")
+        _copy_rows(ctx, snap, name)
     return name
+
+
+def _copy_rows(ctx: Context, snap: delta.Snapshot, stage: str) -> None:
+    """Copy the snapshot's rows into a staging table (generated columns compute themselves)."""
+    stored = [quote(f.name) for f in snap.schema if _meta(f, GENERATED_KEY) is None]
+    cols = ", ".join(stored)
+    ctx.run(f"INSERT INTO {stage} ({cols}) SELECT {cols} FROM {ctx.engine.version_view(snap)}")
+
+
+def _indexes(snap: delta.Snapshot) -> list[dict[str, Any]]:
+    first = snap.schema[0] if len(snap.schema) else None
+    return json.loads(_meta(first, INDEXES_KEY) or "[]") if first is not None else []
+
+
+def _has_unique(ctx: Context, stage: str) -> bool:
+    """True when the staging table has a PRIMARY KEY, UNIQUE constraint or unique index: a write
+    is then checked against the table's existing rows too."""
+    row = ctx.run(
+        "SELECT (SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? AND "
+        "constraint_type IN ('PRIMARY KEY', 'UNIQUE')) + (SELECT count(*) FROM duckdb_indexes() "
+        "WHERE table_name = ? AND is_unique)",
+        [stage, stage],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _stored(ctx: Context, snap: delta.Snapshot, stage: str) -> str:
@@ -194,6 +244,8 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     temporary = bool(props and props.find(exp.TemporaryProperty))
     if kind == "SCHEMA":
         return _create_schema(ctx, node)
+    if kind == "INDEX":
+        return _create_index(ctx, node)
     target = node.this.this if isinstance(node.this, exp.Schema) else node.this
     if kind == "VIEW" and isinstance(target, exp.Table) and not temporary:
         ref = target_ref(ctx, target)
@@ -228,7 +280,14 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
             elif isinstance(p, exp.SchemaCommentProperty):
                 comment = p.this.name
     columns: list[tuple[str, str, bool, str | None]] = []
-    if isinstance(node.this, exp.Schema):
+    declared: pa.Schema | None = None
+    if (
+        isinstance(node.this, exp.Schema)
+        and node.expression is None
+        and not _plain_columns(node.this)
+    ):
+        declared = _declared_schema(ctx, node.this, target, ref)
+    elif isinstance(node.this, exp.Schema):
         for col in node.this.expressions:
             if not isinstance(col, exp.ColumnDef):
                 raise E.NotSupportedError(
@@ -241,12 +300,29 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
             not_null, default = _column_rules(col, ref)
             columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
     query = node.expression
-    if query is None and not columns:
+    if query is None and not columns and declared is None:
         raise E.ProgrammingError("CREATE TABLE needs columns or AS query")
     operation = "CREATE OR REPLACE TABLE" if exists else "CREATE TABLE"
     created_dir = not exists
     try:
-        if query is None:
+        if query is None and declared is not None:
+            schema = declared
+            _check_partitions(partition_by, schema)
+            if exists:
+                empty = pa.RecordBatchReader.from_batches(schema, iter([]))
+                delta.write(
+                    ref.path,
+                    empty,
+                    mode="overwrite",
+                    sql=ctx.statement,
+                    operation=operation,
+                    replace_schema=True,
+                )
+            else:
+                delta.create_empty(
+                    ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.statement
+                )
+        elif query is None:
             logical = ctx.engine.type_names(ctx.cur, [t for _, t, _, _ in columns])
             schema = ctx.engine.storage_schema(
                 [(c[0], t) for c, t in zip(columns, logical, strict=True)]
@@ -310,6 +386,102 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     return Result(rowcount=-1, message=operation)
 
 
+def _plain_columns(schema: exp.Schema) -> bool:
+    """True when every column has a type and at most NOT NULL / NULL / DEFAULT."""
+    for col in schema.expressions:
+        if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+            return False
+        for c in col.constraints:
+            if not isinstance(c.kind, (exp.NotNullColumnConstraint, exp.DefaultColumnConstraint)):
+                return False
+    return True
+
+
+def _column_list_items(sql: str, after: int) -> list[str]:
+    """The comma-separated items of the parenthesized list that follows offset `after`, as written."""
+    items: list[str] = []
+    depth = 0
+    start = -1
+    for tok in LakeSQL().tokenize(sql):
+        if tok.start < after:
+            continue
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+            if depth == 1:
+                start = tok.end + 1
+                continue
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+            if depth == 0:
+                items.append(sql[start : tok.start].strip())
+                return items
+        elif tok.token_type == TokenType.COMMA and depth == 1:
+            items.append(sql[start : tok.start].strip())
+            start = tok.end + 1
+    raise E.InternalError("could not locate the column list of CREATE TABLE")
+
+
+def _declared_schema(
+    ctx: Context, columns: exp.Schema, target: exp.Table, ref: TableRef
+) -> pa.Schema:
+    """The Delta schema of `CREATE TABLE t (...)` declaring constraints, collations or generated
+    columns: DuckDB checks the declaration (creating a TEMP table of it), and each column keeps
+    its definition as written, the table constraints their text, in the Delta metadata.
+
+    REFERENCES cannot be kept: a foreign key needs the other table's index, which a Delta table
+    read through a view does not have (DuckDB refuses it).
+    """
+    items = _column_list_items(ctx.sql, _span(target)[1])
+    if len(items) != len(columns.expressions):
+        raise E.InternalError("the column list of CREATE TABLE was not read as written")
+    probe = f"__lakesql_ddl_{uuid.uuid4().hex[:12]}"
+    try:
+        _run_named(ctx, f"CREATE TEMP TABLE {probe} ({', '.join(items)})", probe, ref)
+        described = ctx.run(f"DESCRIBE {probe}").fetchall()
+    finally:
+        _drop_stage(ctx, probe)
+    schema = ctx.engine.storage_schema([(r[0], r[1]) for r in described])
+    texts: dict[str, str] = {}
+    generated: dict[str, str] = {}
+    collations: dict[str, str] = {}
+    constraints: list[str] = []
+    for item, node in zip(items, columns.expressions, strict=True):
+        if not isinstance(node, exp.ColumnDef):
+            constraints.append(item)
+            continue
+        texts[node.name.lower()] = item
+        for c in node.constraints:
+            if isinstance(c.kind, exp.CollateColumnConstraint):
+                collations[node.name.lower()] = c.kind.this.sql(dialect="duckdb")
+            elif isinstance(
+                c.kind, (exp.GeneratedAsIdentityColumnConstraint, exp.ComputedColumnConstraint)
+            ):
+                generated[node.name.lower()] = c.kind.sql(dialect="duckdb")
+    fields = []
+    for i, (f, row) in enumerate(zip(schema, described, strict=True)):
+        meta = dict(f.metadata or {})
+        key = f.name.lower()
+        meta[DDL_KEY.encode()] = texts[key].encode()
+        if key in generated:
+            meta[GENERATED_KEY.encode()] = generated[key].encode()
+        if key in collations:
+            meta[COLLATE_KEY.encode()] = collations[key].encode()
+        if i == 0 and constraints:
+            meta[TABLE_CONSTRAINTS_KEY.encode()] = json.dumps(constraints).encode()
+        fields.append(f.with_nullable(row[2] != "NO").with_metadata(meta))
+    return pa.schema(fields)
+
+
+def _run_named(ctx: Context, sql: str, temp: str, ref: TableRef) -> Any:
+    """Run a statement on a lakesql TEMP table; errors name the user's table instead."""
+    try:
+        return ctx.run(sql)
+    except E.Error as e:
+        e.message = e.message.replace(temp, ref.name)
+        e.args = (e.message,)
+        raise
+
+
 def _column_rules(col: exp.ColumnDef, ref: TableRef) -> tuple[bool, str | None]:
     """(NOT NULL?, DEFAULT expression) of a column definition; other constraints are refused.
 
@@ -368,6 +540,86 @@ def _check_partitions(partition_by: list[str], schema: pa.Schema) -> None:
             )
 
 
+def _create_index(ctx: Context, node: exp.Create) -> Result | None:
+    """CREATE [UNIQUE] INDEX on a Delta table: kept in its metadata and declared on every staging
+    table, so a UNIQUE index is enforced on every write (an index does not speed up reads here).
+    """
+    index = node.this
+    table = index.args.get("table") if isinstance(index, exp.Index) else None
+    if not isinstance(table, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    wh = ctx.session.warehouse
+    if ref is None or not wh.exists(ref):
+        return _NOT_MINE
+    name = index.name
+    if _index_owner(ctx, ref.schema, name) is not None:
+        if node.args.get("exists"):
+            return Result(message="CREATE INDEX")
+        raise E.CatalogError(f'Catalog Error: Index with name "{name}" already exists!')
+    on = ctx.sql[_span(table)[1] :].strip().rstrip(";").strip()
+    unique = bool(node.args.get("unique"))
+    snap = delta.snapshot(ref.path)
+    stage = _stage(ctx, snap, copy_rows=True)  # DuckDB checks the index on the existing rows
+    try:
+        _run_named(
+            ctx,
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX {stage}_new ON {stage} {on}",
+            stage,
+            ref,
+        )
+    finally:
+        _drop_stage(ctx, stage)
+    indexes = [*_indexes(snap), {"name": name, "unique": unique, "on": on}]
+    delta.set_field_metadata(
+        ref.path,
+        snap.schema[0].name,
+        {INDEXES_KEY: json.dumps(indexes)},
+        sql=ctx.statement,
+        operation="CREATE INDEX",
+    )
+    ctx.session.invalidate(ref)
+    return Result(message="CREATE INDEX")
+
+
+def _index_owner(ctx: Context, schema: str, name: str) -> tuple[TableRef, delta.Snapshot] | None:
+    """The Delta table of `schema` that has index `name` (index names are unique in a schema)."""
+    wh = ctx.session.warehouse
+    for table in wh.tables(schema):
+        ref = wh.ref(schema, table)
+        try:
+            snap = delta.snapshot(ref.path)
+        except E.Error:
+            continue
+        if any(i["name"].lower() == name.lower() for i in _indexes(snap)):
+            return ref, snap
+    return None
+
+
+def _drop_index(ctx: Context, node: exp.Drop) -> Result | None:
+    tables = node.args.get("tables") or node.expressions or [node.this]
+    if len(tables) != 1 or not isinstance(tables[0], exp.Table) or tables[0].catalog:
+        return _NOT_MINE
+    target = tables[0]
+    schema = (target.db or "main").lower()
+    if schema not in ctx.session.warehouse.schemas():
+        return _NOT_MINE
+    owner = _index_owner(ctx, schema, target.name)
+    if owner is None:
+        return _NOT_MINE  # DuckDB's own (TEMP) index, or DuckDB's error that it does not exist
+    ref, snap = owner
+    indexes = [i for i in _indexes(snap) if i["name"].lower() != target.name.lower()]
+    delta.set_field_metadata(
+        ref.path,
+        snap.schema[0].name,
+        {INDEXES_KEY: json.dumps(indexes)},
+        sql=ctx.statement,
+        operation="DROP INDEX",
+    )
+    ctx.session.invalidate(ref)
+    return Result(message="DROP INDEX")
+
+
 def _create_schema(ctx: Context, node: exp.Create) -> Result:
     target = node.this
     name = target.db or target.name if isinstance(target, exp.Table) else target.name
@@ -390,6 +642,8 @@ def _drop(ctx: Context, node: exp.Drop) -> Result | None:
         if dropped:
             ctx.session.forget_schema(name.lower())
         return Result(message="DROP SCHEMA")
+    if kind == "INDEX":
+        return _drop_index(ctx, node)
     if kind not in {"TABLE", "VIEW"} or node.args.get("temporary"):
         return _NOT_MINE
     refs = []
@@ -493,20 +747,25 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
     ref = target_ref(ctx, table)
     if ref is None:
         return _NOT_MINE
-    if node.args.get("conflict"):
-        raise E.NotSupportedError(
-            "INSERT ... ON CONFLICT is not supported on Delta tables", hint="use MERGE INTO"
-        )
     ctx.session.warehouse.require(ref)
     overwrite = bool(node.args.get("overwrite"))
     snap = delta.snapshot(ref.path)
     stage = _stage(ctx, snap, copy_rows=False)
     try:
+        # With a PRIMARY KEY / UNIQUE, the new rows are checked against the existing ones (and
+        # ON CONFLICT / INSERT OR REPLACE act on them): the staging table holds the table's rows,
+        # and the table is rewritten.
+        whole = not overwrite and _has_unique(ctx, stage)
+        if whole:
+            _copy_rows(ctx, snap, stage)
         start, end = _span(table)
         if overwrite:
             text = _splice(ctx.sql, [(0, end, f"INSERT INTO {stage}")])
         else:
-            text = _splice(ctx.sql, [(start, end, stage)])
+            alias = (
+                "" if table.alias or not node.args.get("conflict") else f" AS {quote(table.name)}"
+            )
+            text = _splice(ctx.sql, [(start, end, stage + alias)])
         count = _run_on_stage(ctx, text, stage, ref)
         if count == 0 and not overwrite:
             return Result(rowcount=0, message="INSERT 0")
@@ -515,7 +774,16 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
         def rows() -> pa.RecordBatchReader:
             return delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema)
 
-        if not overwrite and not _reads_table(node, ref):  # blind: retried on a lost race
+        if whole:
+            delta.write(
+                ref.path,
+                rows(),
+                mode="overwrite",
+                sql=ctx.statement,
+                operation=operation,
+                read_version=snap.version,
+            )
+        elif not overwrite and not _reads_table(node, ref):  # blind: retried on a lost race
             delta.append(ref.path, rows, sql=ctx.statement, operation=operation)
         else:
             delta.write(
@@ -551,9 +819,21 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
     snap = delta.snapshot(ref.path)
     stage = _stage(ctx, snap, copy_rows=False)
     try:
+        whole = _has_unique(ctx, stage)  # checked against the existing rows: see _insert
+        if whole:
+            _copy_rows(ctx, snap, stage)
         start, end = _span(table)
         count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage)]), stage, ref)
-        if count:
+        if count and whole:
+            delta.write(
+                ref.path,
+                delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema),
+                mode="overwrite",
+                sql=ctx.statement,
+                operation="COPY",
+                read_version=snap.version,
+            )
+        elif count:
             delta.append(
                 ref.path,
                 lambda: delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema),
@@ -919,8 +1199,6 @@ def rewrite_time_travel(ctx: Context, node: exp.Expr) -> str:
         edits.append((start, end, ctx.engine.version_view(snap) + alias))
     return _splice(ctx.sql, edits)
 
-
-from sqlglot.tokens import TokenType  # noqa: E402
 
 _NUMBER = TokenType.NUMBER
 _STRING = TokenType.STRING

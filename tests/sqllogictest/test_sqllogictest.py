@@ -44,10 +44,14 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "statistics for them (BITSTRING_AGG needs those); a UNION column is refused",
     ),
     "constraints": (
-        r"constraint .* is not supported on Delta|cannot store as a Delta table|"
-        r"can only create an index on a base table|needs a type",
-        "PRIMARY KEY, UNIQUE, CHECK, DEFAULT, COLLATE, REFERENCES, generated columns and "
-        "indexes are refused on Delta tables (with an error saying so) instead of being dropped",
+        r"constraint .* is not supported on Delta|cannot store as a Delta table|FOREIGN KEY",
+        "REFERENCES (a foreign key needs the other table's index; a Delta table is read "
+        "through a view) is refused",
+    ),
+    "collation": (
+        r"^$",  # assigned by file below: a wrong result
+        "a column's COLLATE applies through the table's view in comparisons and ORDER BY, but "
+        "DuckDB does not carry it from a view's column into EXCEPT/INTERSECT",
     ),
     "rowid": (r'"rowid"', "Delta tables have no rowid pseudo-column"),
     "verification": (
@@ -71,6 +75,7 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
 
 # Differences whose first failure is a wrong result rather than an error: explained one by one.
 WRONG_RESULT_CATEGORY = {
+    "test/sql/setops/test_except.test": "collation",
     "test/sql/join/semianti/semijoin.test": "unordered-result",
     "test/sql/subquery/scalar/test_scalar_subquery_cte.test": "unordered-result",
     "test/sql/aggregate/distinct/issue8505.test": "plan",
@@ -92,6 +97,7 @@ FAST_SUBSET = [
     "aggregate/group/test_group_null.test",
     "aggregate/having/having_without_groupby.test",
     "cte/cte_issue_17311.test",
+    "cte/cte_on_conflict_issue.test",
     "cte/cte_schema.test",
     "cte/incorrect_recursive_cte.test",
     "cte/materialized/annotated_and_auto_materialized.test",
@@ -107,6 +113,7 @@ FAST_SUBSET = [
     "join/asof/test_asof_join_subquery.test",
     "join/asof/test_asof_limit.test",
     "join/empty_joins.test",
+    "join/inner/empty_tinyint_column.test",
     "join/inner/test_join_duplicates.test",
     "join/inner/test_unequal_join_duplicates.test",
     "join/left_outer/left_join_issue_6341.test",
@@ -141,6 +148,7 @@ FAST_SUBSET = [
     "subquery/any_all/issue_2999.test",
     "subquery/any_all/subquery_in.test",
     "subquery/any_all/test_simple_not_in.test",
+    "subquery/lateral/lateral_join_generated_columns.test",
     "subquery/scalar/coalesce_subquery.test",
     "subquery/scalar/test_issue_6136.test",
     "subquery/scalar/test_issue_7079.test",
@@ -155,6 +163,7 @@ FAST_SUBSET = [
     "window/test_window_constant_allocator.test",
     "window/test_window_cse.test",
     "window/test_window_interval.test",
+    "window/test_window_order_collate.test",
     "window/test_window_string_agg.test",
 ]
 
