@@ -20,6 +20,7 @@ from lakesql import config
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
 from lakesql.dialect.dialect import is_own_statement_text, parse_statement
+from lakesql.engine import execute as transaction
 from lakesql.engine.duckdb import Engine
 from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
 from lakesql.features import store as features
@@ -58,6 +59,7 @@ class Session:
         # DuckDB cursors whose user ran PRAGMA enable_verification (kept alive: ids stay unique)
         self._verifying: dict[int, Any] = {}
         self._suspended: set[int] = set()  # of those, the ones running lakesql's own statements
+        self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -167,6 +169,9 @@ class Session:
         result = Result()
         for st in statements:
             result = self._execute_one(st.sql, params, cur)
+            tx = self.transaction(cur)
+            if tx is not None and result.cursor is None and not _TRANSACTION_CONTROL.match(st.sql):
+                tx.statements.append(st.sql)  # the COMMIT's commit info lists its writes
         return result
 
     def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
@@ -239,19 +244,36 @@ class Session:
             node = None
         if isinstance(node, exp.Command):
             _refuse_unread_create_table(sql, None)
-        if _START_TRANSACTION.match(sql):  # sqlglot reads it as a column alias, DuckDB as BEGIN
-            raise E.NotSupportedError(
-                "multi-statement transactions are not supported: each statement commits "
-                "one Delta version",
-                hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
-            )
         ctx = Context(self, cur, sql, params, original)
+        control = _TRANSACTION_CONTROL.match(sql)  # sqlglot reads START/END/ABORT as columns
+        if control:
+            word = control.group(1).upper()
+            if word in ("BEGIN", "START"):
+                return transaction.begin(ctx)
+            if word in ("COMMIT", "END"):
+                return transaction.commit(ctx)
+            return transaction.rollback(ctx)
+        tx = self.transaction(cur)
+        if tx is not None and node is not None:
+            result = transaction.in_transaction(ctx, tx, node)
+            if result is not None:
+                return result
         if node is not None:
             result = execute_node(ctx, node)
             if result is not None:
                 return result
             return node, rewrite_time_travel(ctx, node)
         return node, sql
+
+    def transaction(self, cur: Any) -> Any:
+        """The open transaction (execute.Transaction) of DuckDB cursor `cur`, or None."""
+        return self._transactions.get(id(cur))
+
+    def set_transaction(self, cur: Any, tx: Any) -> None:
+        if tx is None:
+            self._transactions.pop(id(cur), None)
+        else:
+            self._transactions[id(cur)] = tx
 
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
@@ -403,7 +425,10 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 
 
 _VERIFICATION = re.compile(r"\s*PRAGMA\s+(enable|disable)_verification\s*;?\s*$", re.IGNORECASE)
-_START_TRANSACTION = re.compile(r"\s*START\s+TRANSACTION\b", re.IGNORECASE)
+_TRANSACTION_CONTROL = re.compile(
+    r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)(?:\s+(?:TRANSACTION|WORK))?\s*;?\s*$",
+    re.IGNORECASE,
+)
 _CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
 
 

@@ -183,3 +183,16 @@ def test_refused_and_invalid_declarations_create_nothing(wh: Wh) -> None:
     with pytest.raises(lakesql.Error):
         wh.run("CREATE TABLE bad (a INTEGER CHECK (nope > 1))")
     assert [r[1] for r in wh.rows("SHOW TABLES")] == ["f0"]
+
+
+def test_racing_inserts_into_a_keyed_table_conflict(wh: Wh) -> None:
+    """An INSERT into a table with a key rewrites it: a second writer that raced it must fail,
+    not keep both rewrites (which would duplicate the existing rows)."""
+    wh.run("CREATE TABLE k (id INTEGER PRIMARY KEY)")
+    wh.run("INSERT INTO k VALUES (1)")
+    wh.run("BEGIN")
+    wh.run("INSERT INTO k VALUES (2)")  # reads version 1 of k
+    lakesql.connect(str(wh.root)).cursor().execute("INSERT INTO k VALUES (3)")
+    with pytest.raises(lakesql.ConflictError):
+        wh.run("COMMIT")
+    assert wh.rows("SELECT * FROM k ORDER BY id") == [(1,), (3,)]

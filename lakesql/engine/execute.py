@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -110,7 +110,11 @@ def target_ref(ctx: Context, table: exp.Table) -> TableRef | None:
         return None
     if not table.db and ctx.session.is_temp_object(ctx.cur, table.name):
         return None
-    return ctx.session.warehouse.ref(table.db or None, table.name)
+    ref = ctx.session.warehouse.ref(table.db or None, table.name)
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is not None and ref in tx.tables:  # main.t in a transaction: its TEMP copy
+        return None
+    return ref
 
 
 def _meta(f: pa.Field, key: str) -> str | None:
@@ -127,7 +131,15 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
     enforces them on the statement exactly as on its own tables.
     """
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
-    types = ctx.engine.logical_types(snap.schema)
+    _create_stage(ctx, snap.schema, name)
+    if copy_rows:
+        _copy_rows(ctx, snap, name)
+    return name
+
+
+def _create_stage(ctx: Context, schema: pa.Schema, name: str) -> None:
+    """CREATE TEMP TABLE `name` (quoted as needed) as the Delta `schema` declares it."""
+    types = ctx.engine.logical_types(schema)
 
     def column(f: pa.Field, t: str) -> str:
         declared = _meta(f, DDL_KEY)
@@ -139,17 +151,15 @@ def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
             f"{f' DEFAULT {default}' if default else ''}"
         )
 
-    items = [column(f, t) for f, t in zip(snap.schema, types, strict=True)]
-    first = snap.schema[0] if len(snap.schema) else None
+    items = [column(f, t) for f, t in zip(schema, types, strict=True)]
+    first = schema[0] if len(schema) else None
     if first is not None:
         items += json.loads(_meta(first, TABLE_CONSTRAINTS_KEY) or "[]")
     ctx.run(f"CREATE TEMP TABLE {name} ({', '.join(items)})")
-    for k, index in enumerate(_indexes(snap)):
+    for index in _indexes(schema):
         unique = "UNIQUE " if index["unique"] else ""
-        ctx.run(f"CREATE {unique}INDEX {name}_i{k} ON {name} {index['on']}")
-    if copy_rows:
-        _copy_rows(ctx, snap, name)
-    return name
+        ix = f"__lakesql_ix_{uuid.uuid4().hex[:12]}"
+        ctx.run(f"CREATE {unique}INDEX {ix} ON {name} {index['on']}")
 
 
 def _copy_rows(ctx: Context, snap: delta.Snapshot, stage: str) -> None:
@@ -159,8 +169,8 @@ def _copy_rows(ctx: Context, snap: delta.Snapshot, stage: str) -> None:
     ctx.run(f"INSERT INTO {stage} ({cols}) SELECT {cols} FROM {ctx.engine.version_view(snap)}")
 
 
-def _indexes(snap: delta.Snapshot) -> list[dict[str, Any]]:
-    first = snap.schema[0] if len(snap.schema) else None
+def _indexes(schema: pa.Schema) -> list[dict[str, Any]]:
+    first = schema[0] if len(schema) else None
     return json.loads(_meta(first, INDEXES_KEY) or "[]") if first is not None else []
 
 
@@ -279,58 +289,15 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                 partition_by = [i.name for i in items]
             elif isinstance(p, exp.SchemaCommentProperty):
                 comment = p.this.name
-    columns: list[tuple[str, str, bool, str | None]] = []
-    declared: pa.Schema | None = None
-    if (
-        isinstance(node.this, exp.Schema)
-        and node.expression is None
-        and not _plain_columns(node.this)
-    ):
-        declared = _declared_schema(ctx, node.this, target, ref)
-    elif isinstance(node.this, exp.Schema):
-        for col in node.this.expressions:
-            if not isinstance(col, exp.ColumnDef):
-                raise E.NotSupportedError(
-                    f"table constraint {col.sql(dialect=LakeSQL)!r} is not supported on Delta tables",
-                    hint="declare NOT NULL on the columns themselves",
-                )
-            kind_node = col.args.get("kind")
-            if kind_node is None:
-                raise E.ProgrammingError(f"column {col.name!r} needs a type")
-            not_null, default = _column_rules(col, ref)
-            columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
+    columns, declared = _column_defs(ctx, node, target, ref)
     query = node.expression
     if query is None and not columns and declared is None:
         raise E.ProgrammingError("CREATE TABLE needs columns or AS query")
     operation = "CREATE OR REPLACE TABLE" if exists else "CREATE TABLE"
     created_dir = not exists
     try:
-        if query is None and declared is not None:
-            schema = declared
-            _check_partitions(partition_by, schema)
-            if exists:
-                empty = pa.RecordBatchReader.from_batches(schema, iter([]))
-                delta.write(
-                    ref.path,
-                    empty,
-                    mode="overwrite",
-                    sql=ctx.statement,
-                    operation=operation,
-                    replace_schema=True,
-                )
-            else:
-                delta.create_empty(
-                    ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.statement
-                )
-        elif query is None:
-            logical = ctx.engine.type_names(ctx.cur, [t for _, t, _, _ in columns])
-            schema = ctx.engine.storage_schema(
-                [(c[0], t) for c, t in zip(columns, logical, strict=True)]
-            )
-            schema = pa.schema(
-                [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
-            )
-            schema = _with_defaults(ctx, schema, columns)
+        if query is None:
+            schema = _empty_schema(ctx, columns, declared)
             _check_partitions(partition_by, schema)
             if exists:
                 empty = pa.RecordBatchReader.from_batches(schema, iter([]))
@@ -384,6 +351,46 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
         raise
     ctx.session.invalidate(ref)
     return Result(rowcount=-1, message=operation)
+
+
+Column = tuple[str, str, bool, str | None]  # name, type, NOT NULL, DEFAULT
+
+
+def _column_defs(
+    ctx: Context, node: exp.Create, target: exp.Table, ref: TableRef
+) -> tuple[list[Column], pa.Schema | None]:
+    """The columns of CREATE TABLE t (...): plain (name, type, NOT NULL, DEFAULT) definitions, or
+    the Delta schema of a declaration with constraints (see _declared_schema)."""
+    columns: list[Column] = []
+    if not isinstance(node.this, exp.Schema):
+        return columns, None
+    if node.expression is None and not _plain_columns(node.this):
+        return columns, _declared_schema(ctx, node.this, target, ref)
+    for col in node.this.expressions:
+        if not isinstance(col, exp.ColumnDef):
+            raise E.NotSupportedError(
+                f"table constraint {col.sql(dialect=LakeSQL)!r} is not supported on Delta tables "
+                "created with AS query",
+                hint="create the table with its columns and constraints, then INSERT the query",
+            )
+        kind_node = col.args.get("kind")
+        if kind_node is None:
+            raise E.ProgrammingError(f"column {col.name!r} needs a type")
+        not_null, default = _column_rules(col, ref)
+        columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
+    return columns, None
+
+
+def _empty_schema(ctx: Context, columns: list[Column], declared: pa.Schema | None) -> pa.Schema:
+    """The Delta schema of CREATE TABLE t (columns)."""
+    if declared is not None:
+        return declared
+    logical = ctx.engine.type_names(ctx.cur, [t for _, t, _, _ in columns])
+    schema = ctx.engine.storage_schema([(c[0], t) for c, t in zip(columns, logical, strict=True)])
+    schema = pa.schema(
+        [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
+    )
+    return _with_defaults(ctx, schema, columns)
 
 
 def _plain_columns(schema: exp.Schema) -> bool:
@@ -570,7 +577,7 @@ def _create_index(ctx: Context, node: exp.Create) -> Result | None:
         )
     finally:
         _drop_stage(ctx, stage)
-    indexes = [*_indexes(snap), {"name": name, "unique": unique, "on": on}]
+    indexes = [*_indexes(snap.schema), {"name": name, "unique": unique, "on": on}]
     delta.set_field_metadata(
         ref.path,
         snap.schema[0].name,
@@ -591,7 +598,7 @@ def _index_owner(ctx: Context, schema: str, name: str) -> tuple[TableRef, delta.
             snap = delta.snapshot(ref.path)
         except E.Error:
             continue
-        if any(i["name"].lower() == name.lower() for i in _indexes(snap)):
+        if any(i["name"].lower() == name.lower() for i in _indexes(snap.schema)):
             return ref, snap
     return None
 
@@ -608,7 +615,7 @@ def _drop_index(ctx: Context, node: exp.Drop) -> Result | None:
     if owner is None:
         return _NOT_MINE  # DuckDB's own (TEMP) index, or DuckDB's error that it does not exist
     ref, snap = owner
-    indexes = [i for i in _indexes(snap) if i["name"].lower() != target.name.lower()]
+    indexes = [i for i in _indexes(snap.schema) if i["name"].lower() != target.name.lower()]
     delta.set_field_metadata(
         ref.path,
         snap.schema[0].name,
@@ -1087,11 +1094,281 @@ def _show_settings(ctx: Context, node: lx.ShowSettings) -> Result:
     )
 
 
+# -- transactions --------------------------------------------------------------------------------
+
+
+@dataclass
+class Transaction:
+    """BEGIN ... COMMIT on one cursor: the table it writes is a TEMP copy until COMMIT.
+
+    The first write to a warehouse table copies the version it reads into a TEMP table of the
+    same name, declared like the Delta table (constraints, defaults, indexes); as a TEMP table
+    hides the view of that name, every later statement of the cursor reads and writes the copy,
+    with DuckDB's own semantics. COMMIT writes the copy to the Delta table in one commit that
+    conflicts with any commit made to the table since the copy was taken; ROLLBACK drops it.
+    Other cursors and sessions see none of it until COMMIT. Delta commits are per table, so a
+    transaction can write several tables (of the main schema, named without schema or as
+    main.t), but only COMMIT one of them: with more, COMMIT fails and rolls back.
+    """
+
+    cur: Any
+    tables: dict[TableRef, Pending] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pending:
+    """A table written in a transaction, as a TEMP table of its name."""
+
+    snap: delta.Snapshot | None  # the version copied; None when created in the transaction
+    schema: pa.Schema  # its Delta schema
+
+
+_TX_REFUSED = (
+    lx.RestoreTable,
+    lx.Optimize,
+    lx.Vacuum,
+    lx.CreateFeatureTable,
+    lx.RefreshFeatureTable,
+    lx.DropFeatureTable,
+    lx.TrainAutoML,
+    lx.PredictInto,
+    lx.RetrainModel,
+    lx.DropModel,
+    lx.AlterModelAlias,
+    lx.CreatePythonFunction,
+    lx.DropFunction,
+)
+
+
 def _transaction(ctx: Context, node: exp.Transaction) -> Result:
-    raise E.NotSupportedError(
-        "multi-statement transactions are not supported: each statement commits one Delta version",
-        hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
-    )
+    return begin(ctx)
+
+
+def begin(ctx: Context) -> Result:
+    if ctx.session.transaction(ctx.cur) is not None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot start a transaction within a transaction"
+        )
+    ctx.session.set_transaction(ctx.cur, Transaction(ctx.cur))
+    return Result(message="BEGIN")
+
+
+def in_transaction(ctx: Context, tx: Transaction, node: exp.Expr) -> Result | None:
+    """Prepare statement `node` of an open transaction: copy the table it is about to write, or
+    create a new table as a TEMP table; None lets the statement run as usual (on the copy)."""
+    if isinstance(node, _TX_REFUSED):
+        raise E.NotSupportedError(
+            f"{type(node).__name__} cannot run inside a transaction",
+            hint="COMMIT or ROLLBACK first",
+        )
+    table: Any = None
+    if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
+        table = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    elif isinstance(node, exp.Copy) and node.args.get("kind"):
+        table = node.this
+    elif isinstance(node, exp.Create) and (node.args.get("kind") or "").upper() == "TABLE":
+        return _create_in_transaction(ctx, tx, node)
+    elif isinstance(node, (exp.Drop, exp.Alter, exp.Create)):
+        _refuse_ddl_in_transaction(ctx, tx, node)
+        return None
+    if not isinstance(table, exp.Table):
+        return None
+    ref = target_ref(ctx, table)
+    if ref is None:  # the transaction's copy (a TEMP table) or a DuckDB object
+        return None
+    wh = ctx.session.warehouse
+    if not wh.exists(ref):
+        return None  # DuckDB's error for a missing table
+    _main_schema_only(ref)
+    snap = delta.snapshot(ref.path)
+    _create_stage(ctx, snap.schema, quote(ref.name))
+    try:
+        _copy_rows(ctx, snap, quote(ref.name))
+    except BaseException:
+        _drop_stage(ctx, quote(ref.name))
+        raise
+    tx.tables[ref] = Pending(snap, snap.schema)
+    return None
+
+
+def _refuse_ddl_in_transaction(ctx: Context, tx: Transaction, node: exp.Expr) -> None:
+    """DROP / ALTER / CREATE INDEX of a Delta table commit at once: refused in a transaction."""
+    kind = (node.args.get("kind") or "").upper()
+    targets: list[Any]
+    if isinstance(node, exp.Drop):
+        targets = node.args.get("tables") or node.expressions or [node.this]
+        if kind == "INDEX":
+            if any(
+                isinstance(t, exp.Table) and _index_owner(ctx, t.db or "main", t.name) is not None
+                for t in targets
+            ):
+                raise E.NotSupportedError(
+                    "DROP INDEX of a Delta table cannot run inside a transaction",
+                    hint="COMMIT or ROLLBACK first",
+                )
+            return
+        if kind not in {"TABLE", "VIEW"}:
+            return
+    elif isinstance(node, exp.Create):
+        if kind != "INDEX":
+            return
+        targets = [node.this.args.get("table")]
+    else:
+        targets = [node.this]
+    for t in targets:
+        if isinstance(t, exp.Table) and _warehouse_or_copy(ctx, tx, t):
+            raise E.NotSupportedError(
+                f"{node.key.upper()} {kind} of a Delta table cannot run inside a transaction",
+                hint="COMMIT or ROLLBACK first",
+            )
+
+
+def _warehouse_or_copy(ctx: Context, tx: Transaction, table: exp.Table) -> bool:
+    if not table.catalog and any(table.name.lower() == r.name for r in tx.tables):
+        return True
+    ref = target_ref(ctx, table)
+    return ref is not None and ctx.session.warehouse.exists(ref)
+
+
+def _main_schema_only(ref: TableRef) -> None:
+    if ref.schema != "main":
+        raise E.NotSupportedError(
+            "a transaction can write tables of the main schema only",
+            hint="COMMIT or ROLLBACK, then write the table outside a transaction",
+        )
+
+
+def _create_in_transaction(ctx: Context, tx: Transaction, node: exp.Create) -> Result | None:
+    props = node.args.get("properties")
+    if props and props.find(exp.TemporaryProperty):
+        return None
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    if not isinstance(target, exp.Table):
+        return None
+    ref = target_ref(ctx, target)
+    if ref is None:
+        if any(target.name.lower() == r.name for r in tx.tables):
+            raise E.ObjectExistsError(
+                f"table {target.name!r} was created or written in this transaction",
+                hint="ROLLBACK to start over",
+            )
+        return None
+    if props and any(
+        isinstance(p, (exp.PartitionedByProperty, exp.SchemaCommentProperty))
+        for p in props.expressions
+    ):
+        raise E.NotSupportedError(
+            "CREATE TABLE ... PARTITIONED BY / COMMENT cannot run inside a transaction",
+            hint="COMMIT or ROLLBACK first",
+        )
+    if ctx.session.warehouse.exists(ref):
+        if node.args.get("exists"):
+            return Result(rowcount=0, message="CREATE TABLE (exists)")
+        if node.args.get("replace"):
+            raise E.NotSupportedError("CREATE OR REPLACE TABLE cannot run inside a transaction")
+        raise E.ObjectExistsError(
+            f"table {ref.qualified!r} already exists",
+            hint="use CREATE OR REPLACE TABLE or IF NOT EXISTS",
+        )
+    ctx.session.warehouse.require_schema(ref.schema)
+    _main_schema_only(ref)
+    columns, declared = _column_defs(ctx, node, target, ref)
+    query = node.expression
+    name = quote(ref.name)
+    if query is None:
+        schema = _empty_schema(ctx, columns, declared)
+        _create_stage(ctx, schema, name)
+    else:
+        start, end = query.meta.get(SPAN, (None, None))
+        text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
+        if columns:
+            aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
+            casts = ", ".join(
+                f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
+            )
+            text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+        schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
+        if columns:
+            schema = pa.schema(
+                [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
+            )
+            schema = _with_defaults(ctx, schema, columns)
+        _create_stage(ctx, schema, name)
+        try:
+            ctx.run(f"INSERT INTO {name} {text}", ctx.params)
+        except BaseException:
+            _drop_stage(ctx, name)
+            raise
+    tx.tables[ref] = Pending(None, schema)
+    return Result(rowcount=-1, message="CREATE TABLE")
+
+
+def commit(ctx: Context) -> Result:
+    """COMMIT: write the transaction's table to Delta in one commit (nothing when it wrote none)."""
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot commit - no transaction is active"
+        )
+    if len(tx.tables) > 1:
+        rollback(ctx)
+        names = ", ".join(sorted(r.qualified for r in tx.tables))
+        raise E.NotSupportedError(
+            f"COMMIT of a transaction that wrote several tables ({names}) is not supported: "
+            "Delta commits each table on its own, so they could not all commit or none; "
+            "the transaction was rolled back",
+            hint="write one table per transaction",
+        )
+    ctx.session.set_transaction(ctx.cur, None)
+    if not tx.tables:
+        return Result(message="COMMIT")
+    ((ref, pending),) = tx.tables.items()
+    name = f"temp.main.{quote(ref.name)}"
+    sql = ";\n".join(tx.statements)
+    try:
+        if pending.snap is not None:
+            snap = pending.snap
+            delta.write(
+                ref.path,
+                delta.conform(_stream(ctx, _stored(ctx, snap, name)), snap.schema),
+                mode="overwrite",
+                sql=sql,
+                operation="COMMIT",
+                read_version=snap.version,
+            )
+        else:
+            schema = pending.schema
+            select = ctx.engine.storage_select(schema, name)
+            created = not _exists_dir(ref.path)
+            try:
+                delta.write(
+                    ref.path,
+                    delta.conform(_stream(ctx, select), schema),
+                    mode="error",
+                    sql=sql,
+                    operation="COMMIT",
+                )
+            except BaseException:
+                if created and not delta.is_table(ref.path) and _exists_dir(ref.path):
+                    delta.remove_table(ref.path)
+                raise
+    finally:
+        _drop_stage(ctx, name)
+        ctx.session.invalidate(ref)
+    return Result(message="COMMIT")
+
+
+def rollback(ctx: Context) -> Result:
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot rollback - no transaction is active"
+        )
+    ctx.session.set_transaction(ctx.cur, None)
+    for ref in tx.tables:
+        _drop_stage(ctx, f"temp.main.{quote(ref.name)}")
+    return Result(message="ROLLBACK")
 
 
 def _timestamp(text: str) -> dt.datetime:

@@ -33,10 +33,6 @@ pytestmark = pytest.mark.skipif(
 
 # category -> (pattern matched against the first failure's error or reason, what it means)
 DIFFERENCES: dict[str, tuple[str, str]] = {
-    "transactions": (
-        r"multi-statement transactions are not supported",
-        "BEGIN/COMMIT/ROLLBACK are refused: every statement is its own Delta commit",
-    ),
     "types": (
         r"which a Delta table cannot store|Could not retrieve required statistics",
         "a DuckDB type Delta has no equivalent for: TIME, INTERVAL, HUGEINT, BIT, ... are stored "
@@ -165,6 +161,7 @@ FAST_SUBSET = [
     "window/test_window_interval.test",
     "window/test_window_order_collate.test",
     "window/test_window_string_agg.test",
+    "window/test_window_tpcds.test",
 ]
 
 SUMMARY_FILE = os.environ.get("LAKESQL_SLT_SUMMARY")  # where the slow run writes its counts
