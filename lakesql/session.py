@@ -275,6 +275,12 @@ class Session:
         else:
             self._transactions[id(cur)] = tx
 
+    def forget_cursor(self, cur: Any) -> None:
+        """`cur` is closing: its transaction (uncommitted) and verification state end with it."""
+        self._transactions.pop(id(cur), None)
+        self._verifying.pop(id(cur), None)
+        self._suspended.discard(id(cur))
+
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
         m = _MISSING_TABLE.search(e.message)

@@ -121,3 +121,21 @@ def test_refused_inside_a_transaction(wh: Wh) -> None:
     assert wh.version("a") == 0 and wh.version("b") == 0
     wh.run("INSERT INTO a VALUES (3)")  # autocommit again
     assert wh.version("a") == 1
+
+
+def test_connection_commit_and_rollback_end_transactions(wh: Wh) -> None:
+    wh.run("CREATE TABLE t (a INTEGER)")
+    wh.run("BEGIN")
+    wh.run("INSERT INTO t VALUES (1)")
+    wh.con.rollback()
+    assert wh.rows("SELECT count(*) FROM t") == [(0,)]
+    wh.run("BEGIN")
+    wh.run("INSERT INTO t VALUES (2)")
+    wh.con.commit()
+    assert wh.rows("SELECT * FROM t") == [(2,)]
+    cur = wh.con.cursor()
+    cur.execute("BEGIN")
+    cur.execute("INSERT INTO t VALUES (3)")
+    cur.close()  # an open transaction ends uncommitted with its cursor
+    assert wh.rows("SELECT * FROM t") == [(2,)]
+    assert wh.version("t") == 1

@@ -188,11 +188,32 @@ def test_invalid_values_commit_nothing(wh: Wh) -> None:
     assert wh.rows("SELECT m, b::VARCHAR FROM e") == [("a", "1")]
 
 
-def test_union_type_is_refused(wh: Wh) -> None:
+def test_union_columns_round_trip_as_a_struct(wh: Wh) -> None:
+    utype = 'UNION("name" VARCHAR, age SMALLINT, i INTERVAL, n INTEGER)'
+    wh.run(f"CREATE TABLE un (u {utype})")
+    wh.run(
+        "INSERT INTO un VALUES ('Frank'), (union_value(age := 5::SMALLINT)), (NULL), "
+        "(union_value(i := INTERVAL 1 DAY)), (union_value(n := 5))"
+    )
+    assert wh.types("SELECT * FROM un") == [utype]
+    assert wh.rows("SELECT union_tag(u)::VARCHAR, u::VARCHAR FROM un") == [
+        ("name", "Frank"),
+        ("age", "5"),
+        (None, None),
+        ("i", "1 day"),
+        ("n", "5"),  # the same value as `age`, another member: kept apart
+    ]
+    wh.run("CREATE TABLE un2 AS SELECT * FROM un WHERE union_tag(u) = 'age'")
+    assert wh.rows("SELECT union_tag(u)::VARCHAR FROM un2") == [("age",)]
+    stored = wh.delta_schema("un").field("u").type
+    assert pa.types.is_struct(stored) and stored.field(0).name == "__tag"
+
+
+def test_union_nested_in_other_types_is_refused(wh: Wh) -> None:
     with pytest.raises(lakesql.NotSupportedError, match="cannot store"):
-        wh.run("CREATE TABLE un AS SELECT union_value(k := 1) AS u")
+        wh.run("CREATE TABLE un AS SELECT [union_value(k := 1)] AS u")
     with pytest.raises(lakesql.NotSupportedError):
-        wh.run("CREATE TABLE un (u UNION(n INTEGER, s VARCHAR))")
+        wh.run("CREATE TABLE un (u UNION(n INTEGER, s UNION(p INTEGER)))")
     assert wh.rows("SHOW TABLES") == []
 
 

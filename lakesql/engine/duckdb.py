@@ -28,6 +28,22 @@ _TEXT_STORED = re.compile(
     r"TIME\b(?! ZONE))\b"
 )
 _UNION = re.compile(r"\bUNION\(")  # a UNION's text does not say which member a value was
+UNION_TAG = "__tag"  # a UNION column is stored as a struct of this member name and the members
+
+
+def _is_union(duckdb_type: str) -> bool:
+    """True for a UNION type itself (not a list or struct holding one)."""
+    text = _QUOTED.sub("''", duckdb_type.strip())
+    if not text.upper().startswith("UNION("):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and i > 5:
+            return i == len(text) - 1
+    return False
+
+
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _POSITION = re.compile(r'"position"\s*:\s*"?(\d+)')
 
@@ -295,7 +311,14 @@ class Engine:
         for f, t in zip(snap.schema, logical, strict=True):
             meta = f.metadata or {}
             col = quote(f.name)
-            if LOGICAL_TYPE_KEY.encode() in meta:
+            if LOGICAL_TYPE_KEY.encode() in meta and _is_union(t):
+                whens = " ".join(
+                    f"WHEN {literal(m)} THEN union_value({quote(m)} := "
+                    f"CAST({col}.{quote(m)} AS {mt}))::{t}"
+                    for m, mt in self.union_members(t)
+                )
+                col = f"CASE {col}.{quote(UNION_TAG)} {whens} END"
+            elif LOGICAL_TYPE_KEY.encode() in meta:
                 col = f"CAST({col} AS {t})"
             if COLLATE_KEY.encode() in meta:
                 col = f"{col} COLLATE {meta[COLLATE_KEY.encode()].decode()}"
@@ -351,13 +374,24 @@ class Engine:
         """
         from lakesql.storage.delta import delta_schema
 
+        stored = []
         for name, t in columns:
-            if _UNION.search(_QUOTED.sub("", t.upper())):
-                raise E.NotSupportedError(
-                    f"column {name!r} has type {t}, which a Delta table cannot store",
-                    hint="store each member in a column of its own",
-                )
-        stored = [(n, "VARCHAR" if self.stored_as_text(t) else t) for n, t in columns]
+            if _is_union(t):
+                try:
+                    members = self.union_members(t)
+                except pa.ArrowException:  # a member holds a UNION
+                    raise self._union_refused(name, t) from None
+                if any(_UNION.search(_QUOTED.sub("", m.upper())) for _, m in members):
+                    raise self._union_refused(name, t)
+                parts = [f"{quote(UNION_TAG)} VARCHAR"] + [
+                    f"{quote(m)} {'VARCHAR' if self.stored_as_text(mt) else mt}"
+                    for m, mt in members
+                ]
+                stored.append((name, f"STRUCT({', '.join(parts)})"))
+            elif _UNION.search(_QUOTED.sub("", t.upper())):
+                raise self._union_refused(name, t)
+            else:
+                stored.append((name, "VARCHAR" if self.stored_as_text(t) else t))
         schema = delta_schema(self.arrow_schema(stored))
         back = self.duckdb_types(schema)
         fields = []
@@ -368,22 +402,51 @@ class Engine:
         return pa.schema(fields)
 
     @staticmethod
+    def _union_refused(name: str, t: str) -> E.Error:
+        return E.NotSupportedError(
+            f"column {name!r} has type {t}, which a Delta table cannot store: a UNION is stored "
+            "only as a column of its own, with members that are not UNIONs",
+            hint="store each member in a column of its own",
+        )
+
+    def union_members(self, union_type: str) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the members of a UNION type."""
+        t = self.arrow_schema([("u", union_type)]).field("u").type
+        children = [t.field(i) for i in range(t.num_fields)]
+        types = self.duckdb_types(pa.schema(children))
+        return [(c.name, ty) for c, ty in zip(children, types, strict=True)]
+
+    @staticmethod
     def stored_as_text(duckdb_type: str) -> bool:
         return bool(_TEXT_STORED.search(_QUOTED.sub("", duckdb_type.upper())))
 
     def storage_select(self, schema: pa.Schema, source: str) -> str:
         """SELECT of `source` (with `schema`'s logical types) giving the values Delta stores."""
-        text = [
-            LOGICAL_TYPE_KEY.encode() in (f.metadata or {}) and pa.types.is_string(f.type)
-            for f in schema
-        ]
-        if not any(text):
+        cols = []
+        for f in schema:
+            col = quote(f.name)
+            logical = (f.metadata or {}).get(LOGICAL_TYPE_KEY.encode(), b"").decode()
+            if logical and _is_union(logical):
+                parts = [f"{quote(UNION_TAG)} := union_tag({col})::VARCHAR"] + [
+                    f"{quote(m)} := union_extract({col}, {literal(m)})"
+                    + ("::VARCHAR" if self.stored_as_text(mt) else "")
+                    for m, mt in self.union_members(logical)
+                ]
+                cols.append(
+                    f"CASE WHEN {col} IS NULL THEN NULL ELSE struct_pack({', '.join(parts)}) END "
+                    f"AS {col}"
+                )
+            elif logical and pa.types.is_string(f.type):
+                cols.append(f"CAST({col} AS VARCHAR) AS {col}")
+            else:
+                cols.append(col)
+        if all(c == quote(f.name) for c, f in zip(cols, schema, strict=True)):
             return f"SELECT * FROM {source}"
-        cols = ", ".join(
-            f"CAST({quote(f.name)} AS VARCHAR) AS {quote(f.name)}" if t else quote(f.name)
-            for f, t in zip(schema, text, strict=True)
-        )
-        return f"SELECT {cols} FROM {source}"
+        return f"SELECT {', '.join(cols)} FROM {source}"
+
+    def converts(self, schema: pa.Schema) -> bool:
+        """True when `storage_select` changes values (text- or struct-stored columns)."""
+        return self.storage_select(schema, "x") != "SELECT * FROM x"
 
     def arrow_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
         """Arrow schema for (name, DuckDB type SQL) pairs, as DuckDB would export them."""

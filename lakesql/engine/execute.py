@@ -323,7 +323,7 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                 )
                 text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
             schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
-            if any(ctx.engine.stored_as_text(t) for t in ctx.engine.logical_types(schema)):
+            if ctx.engine.converts(schema):
                 text = ctx.engine.storage_select(schema, f"({text}) AS __q")
             reader = _stream(ctx, text, ctx.params)
             if columns:
