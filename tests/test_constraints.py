@@ -143,6 +143,12 @@ def test_collate_applies_to_reads_and_keys(wh: Wh) -> None:
     assert wh.rows("SELECT * FROM c ORDER BY name") == [("Amsterdam",), ("berlin",)]
     wh.run("INSERT INTO c VALUES ('BERLIN')")  # as DuckDB: its key index compares bytes
     assert wh.rows("SELECT count(*) FROM c WHERE name = 'berlin'") == [(2,)]
+    wh.run("CREATE TABLE d (name VARCHAR COLLATE NOCASE)")
+    wh.run("INSERT INTO d VALUES ('AMSTERDAM')")
+    # set operations compare with the collation too (berlin and BERLIN are one value)
+    rows = wh.rows("SELECT * FROM c EXCEPT SELECT * FROM d")
+    assert [r[0].lower() for r in rows] == ["berlin"]
+    assert wh.rows("SELECT count(*) FROM (SELECT DISTINCT name FROM c)") == [(2,)]  # as DuckDB
 
 
 def test_indexes(wh: Wh) -> None:

@@ -320,10 +320,41 @@ class Engine:
                 col = f"CASE {col}.{quote(UNION_TAG)} {whens} END"
             elif LOGICAL_TYPE_KEY.encode() in meta:
                 col = f"CAST({col} AS {t})"
-            if COLLATE_KEY.encode() in meta:
-                col = f"{col} COLLATE {meta[COLLATE_KEY.encode()].decode()}"
             cols.append(f"{col} AS {quote(f.name)}")
-        return f"SELECT {', '.join(cols)} FROM ({body}) AS __lakesql_scan"
+        scan = f"SELECT {', '.join(cols)} FROM ({body}) AS __lakesql_scan"
+        collations = {
+            f.name: (f.metadata or {})[COLLATE_KEY.encode()].decode()
+            for f in snap.schema
+            if COLLATE_KEY.encode() in (f.metadata or {})
+        }
+        if not collations:
+            return scan
+        # A column's collation is part of its type, which `col COLLATE x` does not give (DuckDB
+        # applies that in the one comparison): a UNION ALL with an empty table whose column has
+        # the collation gives the view's column that type, so comparisons, ORDER BY and set
+        # operations over the view use it, as over a DuckDB table's column.
+        sources = {c: self._collation_table(c) for c in sorted(set(collations.values()))}
+        aliases = {c: f"__c{i}" for i, c in enumerate(sources)}
+        empty = ", ".join(
+            f"{aliases[collations[f.name]]}.v AS {quote(f.name)}"
+            if f.name in collations
+            else f"CAST(NULL AS {t}) AS {quote(f.name)}"
+            for f, t in zip(snap.schema, logical, strict=True)
+        )
+        tables = ", ".join(f"{sources[c]} AS {aliases[c]}" for c in sources)
+        return f"SELECT {empty} FROM {tables} UNION ALL {scan}"
+
+    def _collation_table(self, collation: str) -> str:
+        """An empty table of one VARCHAR COLLATE `collation` column (created once)."""
+        name = f"__lakesql.{quote('collate_' + collation.lower())}"
+        with self._lock:
+            try:
+                self.con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} (v VARCHAR COLLATE {collation})"
+                )
+            except duckdb.Error as e:
+                raise translate(e) from e
+        return name
 
     def replace_table(self, schema: str, name: str, table: pa.Table) -> None:
         """Replace DuckDB table schema.name by the rows of `table` (system tables)."""
@@ -355,7 +386,10 @@ class Engine:
 
     def describe(self, cur: Any, sql: str, params: Any = None) -> list[tuple[str, str]]:
         """(name, DuckDB type) of the columns of query `sql`, without running it."""
-        rows = self.run(cur, f"DESCRIBE {sql}", params).fetchall()
+        try:
+            rows = self.run(cur, f"DESCRIBE {sql}", params).fetchall()
+        except E.ParseError:  # e.g. SUMMARIZE, which DESCRIBE does not take as written
+            rows = self.run(cur, f"DESCRIBE SELECT * FROM ({sql})", params).fetchall()
         return [(r[0], r[1]) for r in rows]
 
     def type_names(self, cur: Any, types: Sequence[str]) -> list[str]:

@@ -174,9 +174,11 @@ def _indexes(schema: pa.Schema) -> list[dict[str, Any]]:
     return json.loads(_meta(first, INDEXES_KEY) or "[]") if first is not None else []
 
 
-def _has_unique(ctx: Context, stage: str) -> bool:
+def _has_unique(ctx: Context, stage: str, schema: pa.Schema) -> bool:
     """True when the staging table has a PRIMARY KEY, UNIQUE constraint or unique index: a write
     is then checked against the table's existing rows too."""
+    if not any(_meta(f, k) for f in schema for k in (DDL_KEY, TABLE_CONSTRAINTS_KEY, INDEXES_KEY)):
+        return False  # declared with types, NOT NULL and DEFAULT only
     row = ctx.run(
         "SELECT (SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? AND "
         "constraint_type IN ('PRIMARY KEY', 'UNIQUE')) + (SELECT count(*) FROM duckdb_indexes() "
@@ -762,7 +764,7 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
         # With a PRIMARY KEY / UNIQUE, the new rows are checked against the existing ones (and
         # ON CONFLICT / INSERT OR REPLACE act on them): the staging table holds the table's rows,
         # and the table is rewritten.
-        whole = not overwrite and _has_unique(ctx, stage)
+        whole = not overwrite and _has_unique(ctx, stage, snap.schema)
         if whole:
             _copy_rows(ctx, snap, stage)
         start, end = _span(table)
@@ -826,7 +828,9 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
     snap = delta.snapshot(ref.path)
     stage = _stage(ctx, snap, copy_rows=False)
     try:
-        whole = _has_unique(ctx, stage)  # checked against the existing rows: see _insert
+        whole = _has_unique(
+            ctx, stage, snap.schema
+        )  # checked against the existing rows: see _insert
         if whole:
             _copy_rows(ctx, snap, stage)
         start, end = _span(table)

@@ -47,11 +47,6 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "REFERENCES (a foreign key needs the other table's index; a Delta table is read "
         "through a view) is refused",
     ),
-    "collation": (
-        r"^$",  # assigned by file below: a wrong result
-        "a column's COLLATE applies through the table's view in comparisons and ORDER BY, but "
-        "DuckDB does not carry it from a view's column into EXCEPT/INTERSECT",
-    ),
     "rowid": (r'"rowid"', "Delta tables have no rowid pseudo-column"),
     "verification": (
         r"(Copied|Parsed|Unoptimized|No operator caching) statement differs",
@@ -74,7 +69,6 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
 
 # Differences whose first failure is a wrong result rather than an error: explained one by one.
 WRONG_RESULT_CATEGORY = {
-    "test/sql/setops/test_except.test": "collation",
     "test/sql/join/semianti/semijoin.test": "unordered-result",
     "test/sql/subquery/scalar/test_scalar_subquery_cte.test": "unordered-result",
     "test/sql/aggregate/distinct/issue8505.test": "plan",
