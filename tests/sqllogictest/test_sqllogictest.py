@@ -42,27 +42,18 @@ DIFFERENCES: dict[str, tuple[str, str]] = {
         "(DuckDB's extremes) overflow delta-rs's file statistics; a UNION inside another type "
         "is refused",
     ),
-    "constraints": (
-        r"constraint .* is not supported on Delta|cannot store as a Delta table|FOREIGN KEY",
-        "REFERENCES (a foreign key needs the other table's index; a Delta table is read "
-        "through a view) is refused",
-    ),
     "rowid": (r'"rowid"', "Delta tables have no rowid pseudo-column"),
-    "verification": (
-        r"(Copied|Parsed|Unoptimized|No operator caching) statement differs",
-        "PRAGMA enable_verification re-runs every SELECT and compares: a query that takes any "
-        "row of a table stored as several Parquet files (scanned in parallel) may take another "
-        "one in the re-run",
-    ),
     "prepared-write": (
         r"Can only (delete from|update|insert into) base table",
         "PREPARE of INSERT/UPDATE/DELETE on a Delta table: the prepared statement is DuckDB's "
         "and binds to the table's read-only view (EXECUTE of such a statement is refused)",
     ),
     "unordered-result": (
-        r"^$",  # assigned by file below: wrong rows in a result the query does not order
+        # also assigned by file below: wrong rows in a result the query does not order
+        r"(Copied|Parsed|Unoptimized|No operator caching) statement differs",
         "a query without ORDER BY whose expected rows assume DuckDB's scan order of a table "
-        "written by several INSERTs (lakesql scans its Parquet files in parallel)",
+        "written by several INSERTs (lakesql scans its Parquet files in parallel); under "
+        "PRAGMA enable_verification the re-runs of such a query may then differ",
     ),
     "plan": (r"^$", "EXPLAIN shows lakesql's Parquet scan instead of DuckDB's table scan"),
 }
