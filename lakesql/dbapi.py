@@ -49,12 +49,20 @@ class Connection:
         return self.cursor().execute(sql, parameters)
 
     def commit(self) -> None:
-        """Nothing to do: each statement committed when it ran."""
-        self._live()
+        """COMMIT the transactions its cursors opened with BEGIN (other statements committed
+        when they ran)."""
+        session = self._live()
+        for cur in self._cursors:
+            if not cur._closed and session.transaction(cur._duck) is not None:
+                cur.execute("COMMIT")
 
     def rollback(self) -> None:
-        """Nothing to undo: each statement committed when it ran."""
-        self._live()
+        """ROLLBACK the transactions its cursors opened with BEGIN (other statements committed
+        when they ran and cannot be undone)."""
+        session = self._live()
+        for cur in self._cursors:
+            if not cur._closed and session.transaction(cur._duck) is not None:
+                cur.execute("ROLLBACK")
 
     def interrupt(self) -> None:
         """Cancel the statement running on this connection (from another thread)."""
@@ -214,6 +222,8 @@ class Cursor:
             return
         self._closed = True
         self._rows = None
+        if self.connection.session is not None:  # an open transaction ends uncommitted
+            self.connection.session.forget_cursor(self._duck)
         try:
             self._duck.close()
         except Exception:

@@ -20,6 +20,7 @@ from lakesql import config
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
 from lakesql.dialect.dialect import is_own_statement_text, parse_statement
+from lakesql.engine import execute as transaction
 from lakesql.engine.duckdb import Engine
 from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
 from lakesql.features import store as features
@@ -55,6 +56,10 @@ class Session:
         self._schemas: set[str] = {"main"}
         self._lock = threading.RLock()
         self._functions: dict[str, dict[str, Any]] = {}
+        # DuckDB cursors whose user ran PRAGMA enable_verification (kept alive: ids stay unique)
+        self._verifying: dict[int, Any] = {}
+        self._suspended: set[int] = set()  # of those, the ones running lakesql's own statements
+        self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -164,10 +169,58 @@ class Session:
         result = Result()
         for st in statements:
             result = self._execute_one(st.sql, params, cur)
+            tx = self.transaction(cur)
+            if tx is not None and result.cursor is None and not _TRANSACTION_CONTROL.match(st.sql):
+                tx.statements.append(st.sql)  # the COMMIT's commit info lists its writes
         return result
 
     def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
         self.sync()
+        m = _VERIFICATION.match(sql)
+        if m:  # DuckDB's self-check; lakesql's own statements run without it (see _internal)
+            if m.group(1).lower() == "enable":
+                self._verifying[id(cur)] = cur
+            else:
+                self._verifying.pop(id(cur), None)
+                self._suspended.discard(id(cur))
+        self._internal(cur)
+        prepared = self._prepare(sql, params, cur)
+        if isinstance(prepared, Result):
+            return prepared
+        node, text = prepared
+        if id(cur) in self._suspended:
+            self.engine.run(cur, "PRAGMA enable_verification")
+            self._suspended.discard(id(cur))
+        try:
+            duck = self.engine.run(cur, text, params)
+        except E.CatalogError as e:
+            raise self._explain_missing(e) from e
+        if node is not None and _is_command(node):
+            desc = duck.description
+            count = -1
+            if desc and len(desc) == 1 and desc[0][0] == "Count":
+                row = duck.fetchone()
+                count = int(row[0]) if row else -1
+            return Result(rowcount=count)
+        return Result(cursor=cur)
+
+    def _internal(self, cur: Any) -> None:
+        """Run lakesql's own statements on `cur` without DuckDB's verification.
+
+        Under PRAGMA enable_verification DuckDB runs every SELECT several times and compares the
+        results; lakesql's internal SELECTs (the query of CREATE TABLE AS, staging reads) are not
+        the user's SELECTs, and a random() in them legitimately differs between runs (DuckDB does
+        not verify the query of its own CREATE TABLE AS either). Verification is suspended here
+        and enabled again just before a statement of the user's runs on DuckDB (not right after
+        lakesql's statement: that would discard the result pending on the cursor).
+        """
+        if id(cur) in self._verifying and id(cur) not in self._suspended:
+            self.engine.run(cur, "PRAGMA disable_verification")
+            self._suspended.add(id(cur))
+
+    def _prepare(self, sql: str, params: Any, cur: Any) -> Result | tuple[Any, str]:
+        """Expand and parse a statement, running it when it is lakesql's: its Result, or the
+        (parsed node, text) DuckDB should run as the user's statement."""
         original = ""
         upper = sql.upper()
         if ("ML." in upper or "PREDICT" in upper) and not upper.lstrip().startswith(
@@ -191,32 +244,42 @@ class Session:
             node = None
         if isinstance(node, exp.Command):
             _refuse_unread_create_table(sql, None)
-        if _START_TRANSACTION.match(sql):  # sqlglot reads it as a column alias, DuckDB as BEGIN
-            raise E.NotSupportedError(
-                "multi-statement transactions are not supported: each statement commits "
-                "one Delta version",
-                hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
-            )
         ctx = Context(self, cur, sql, params, original)
+        control = _TRANSACTION_CONTROL.match(sql)  # sqlglot reads START/END/ABORT as columns
+        if control:
+            word = control.group(1).upper()
+            if word in ("BEGIN", "START"):
+                return transaction.begin(ctx)
+            if word in ("COMMIT", "END"):
+                return transaction.commit(ctx)
+            return transaction.rollback(ctx)
+        tx = self.transaction(cur)
+        if tx is not None and node is not None:
+            result = transaction.in_transaction(ctx, tx, node)
+            if result is not None:
+                return result
         if node is not None:
             result = execute_node(ctx, node)
             if result is not None:
                 return result
-            text = rewrite_time_travel(ctx, node)
+            return node, rewrite_time_travel(ctx, node)
+        return node, sql
+
+    def transaction(self, cur: Any) -> Any:
+        """The open transaction (execute.Transaction) of DuckDB cursor `cur`, or None."""
+        return self._transactions.get(id(cur))
+
+    def set_transaction(self, cur: Any, tx: Any) -> None:
+        if tx is None:
+            self._transactions.pop(id(cur), None)
         else:
-            text = sql
-        try:
-            duck = self.engine.run(cur, text, params)
-        except E.CatalogError as e:
-            raise self._explain_missing(e) from e
-        if node is not None and _is_command(node):
-            desc = duck.description
-            count = -1
-            if desc and len(desc) == 1 and desc[0][0] == "Count":
-                row = duck.fetchone()
-                count = int(row[0]) if row else -1
-            return Result(rowcount=count)
-        return Result(cursor=cur)
+            self._transactions[id(cur)] = tx
+
+    def forget_cursor(self, cur: Any) -> None:
+        """`cur` is closing: its transaction (uncommitted) and verification state end with it."""
+        self._transactions.pop(id(cur), None)
+        self._verifying.pop(id(cur), None)
+        self._suspended.discard(id(cur))
 
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
@@ -367,7 +430,11 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 }
 
 
-_START_TRANSACTION = re.compile(r"\s*START\s+TRANSACTION\b", re.IGNORECASE)
+_VERIFICATION = re.compile(r"\s*PRAGMA\s+(enable|disable)_verification\s*;?\s*$", re.IGNORECASE)
+_TRANSACTION_CONTROL = re.compile(
+    r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)(?:\s+(?:TRANSACTION|WORK))?\s*;?\s*$",
+    re.IGNORECASE,
+)
 _CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
 
 

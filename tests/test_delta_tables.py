@@ -645,3 +645,21 @@ def test_column_defaults_survive_sessions_and_rewrites(wh: Wh) -> None:
         wh.run("CREATE TABLE bad (n INTEGER DEFAULT 'x')")
     with pytest.raises(lakesql.NotSupportedError, match=r"ADD COLUMN \.\.\. DEFAULT"):
         wh.run("ALTER TABLE d ADD COLUMN extra INTEGER DEFAULT 1")
+
+
+def test_verification_checks_the_users_selects_only(wh: Wh) -> None:
+    """Under PRAGMA enable_verification (DuckDB re-runs each SELECT and compares), lakesql's own
+    statements (the query of CREATE TABLE AS, staging reads) run unverified, as in DuckDB, where
+    a CREATE TABLE AS is not verified; the user's SELECTs still are."""
+    wh.run("PRAGMA enable_verification")
+    wh.run("CREATE TABLE rnd AS SELECT random() AS r, uuid() AS u FROM range(100)")
+    wh.run("INSERT INTO rnd SELECT random(), uuid() FROM range(10)")
+    wh.run("UPDATE rnd SET r = random() WHERE r < 0.5")
+    assert wh.rows("SELECT count(*), count(DISTINCT u) FROM rnd") == [(110, 110)]
+    assert wh.rows("DESCRIBE rnd")[0][:2] == ("r", "DOUBLE")  # lakesql's result, kept
+    with pytest.raises(lakesql.Error, match="differs from original result"):
+        wh.run("SELECT random() FROM range(3)")
+    other = wh.con.cursor()  # verification is a setting of the cursor that enabled it
+    assert len(other.execute("SELECT random() FROM range(3)").fetchall()) == 3
+    wh.run("PRAGMA disable_verification")
+    assert len(wh.rows("SELECT random() FROM range(3)")) == 3

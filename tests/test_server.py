@@ -210,6 +210,8 @@ def test_lakesql_statements_work_through_the_server(server: Server) -> None:
         assert con.execute("UPDATE copy_of SET score = 0 WHERE id = 3").statusmessage == "UPDATE 1"
         assert con.execute("DROP TABLE copy_of").statusmessage == "DROP TABLE"
         with pytest.raises(psycopg.errors.FeatureNotSupported):
+            con.execute("ALTER TABLE people DROP COLUMN name")
+        with pytest.raises(psycopg.errors.SyntaxErrorOrAccessRuleViolation, match="UNIQUE"):
             con.execute("INSERT INTO people VALUES (9, 'x', 1) ON CONFLICT DO NOTHING")
 
 

@@ -69,6 +69,12 @@ class LakeSQL(DuckDB):
                         self._retreat(start)
             return super()._parse_statement()
 
+        def _parse_generated_as_identity(self) -> exp.Expr:
+            # DuckDB's `GENERATED ALWAYS AS (expr) VIRTUAL|STORED` (sqlglot stops at the keyword)
+            constraint = super()._parse_generated_as_identity()
+            self._match_texts(("VIRTUAL", "STORED"))
+            return constraint
+
         def _parse_ddl_select(self) -> exp.Expr | None:
             first = self._curr
             node = super()._parse_ddl_select()

@@ -17,6 +17,34 @@ from lakesql import errors as E
 from lakesql.storage.delta import Snapshot
 
 _FALLBACK_WARNED = False
+# Delta field metadata: the DuckDB type of a column stored as another type
+LOGICAL_TYPE_KEY = "lakesql.type"
+COLLATE_KEY = "lakesql.collate"  # Delta field metadata: the column's collation (e.g. NOCASE)
+# DuckDB types whose Arrow form Delta cannot store exactly (or at all): such a column is stored as
+# the VARCHAR text of its values, which casts back exactly. Quoted text (ENUM values, field names)
+# is removed before matching.
+_TEXT_STORED = re.compile(
+    r"\b(?:HUGEINT|UHUGEINT|BIT|BITSTRING|INTERVAL|BIGNUM|VARINT|TIMESTAMP_NS|TIME_NS|TIMETZ|GEOMETRY|"
+    r"TIME\b(?! ZONE))\b"
+)
+_UNION = re.compile(r"\bUNION\(")  # a UNION's text does not say which member a value was
+UNION_TAG = "__tag"  # a UNION column is stored as a struct of this member name and the members
+
+
+def _is_union(duckdb_type: str) -> bool:
+    """True for a UNION type itself (not a list or struct holding one)."""
+    text = _QUOTED.sub("''", duckdb_type.strip())
+    if not text.upper().startswith("UNION("):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and i > 5:
+            return i == len(text) - 1
+    return False
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 _POSITION = re.compile(r'"position"\s*:\s*"?(\d+)')
 
 
@@ -243,7 +271,7 @@ class Engine:
         """SQL reading a snapshot: Parquet file list when exact, else the delta extension."""
         columns = snap.schema.names
         if not snap.files:
-            types = self.duckdb_types(snap.schema)
+            types = self.logical_types(snap.schema)
             cols = ", ".join(
                 f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True)
             )
@@ -253,7 +281,7 @@ class Engine:
         )
         if use_extension:
             version = f", version => {snap.version}" if pinned else ""
-            return f"SELECT * FROM delta_scan({literal(snap.path)}{version})"
+            return self.read_sql(snap, f"SELECT * FROM delta_scan({literal(snap.path)}{version})")
         files = "[" + ", ".join(literal(f) for f in snap.files) + "]"
         hive = (
             ", hive_partitioning = true"
@@ -271,7 +299,62 @@ class Engine:
                 select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
             else:
                 select.append(quote(col))
-        return f"SELECT {', '.join(select)} FROM {source}"
+        return self.read_sql(snap, f"SELECT {', '.join(select)} FROM {source}")
+
+    def read_sql(self, snap: Snapshot, body: str) -> str:
+        """`body` (a scan of `snap`'s files) with columns stored as another type cast back."""
+        keys = {LOGICAL_TYPE_KEY.encode(), COLLATE_KEY.encode()}
+        if not any(keys & set(f.metadata or {}) for f in snap.schema):
+            return body
+        logical = self.logical_types(snap.schema)
+        cols = []
+        for f, t in zip(snap.schema, logical, strict=True):
+            meta = f.metadata or {}
+            col = quote(f.name)
+            if LOGICAL_TYPE_KEY.encode() in meta and _is_union(t):
+                whens = " ".join(
+                    f"WHEN {literal(m)} THEN union_value({quote(m)} := "
+                    f"CAST({col}.{quote(m)} AS {mt}))::{t}"
+                    for m, mt in self.union_members(t)
+                )
+                col = f"CASE {col}.{quote(UNION_TAG)} {whens} END"
+            elif LOGICAL_TYPE_KEY.encode() in meta:
+                col = f"CAST({col} AS {t})"
+            cols.append(f"{col} AS {quote(f.name)}")
+        scan = f"SELECT {', '.join(cols)} FROM ({body}) AS __lakesql_scan"
+        collations = {
+            f.name: (f.metadata or {})[COLLATE_KEY.encode()].decode()
+            for f in snap.schema
+            if COLLATE_KEY.encode() in (f.metadata or {})
+        }
+        if not collations:
+            return scan
+        # A column's collation is part of its type, which `col COLLATE x` does not give (DuckDB
+        # applies that in the one comparison): a UNION ALL with an empty table whose column has
+        # the collation gives the view's column that type, so comparisons, ORDER BY and set
+        # operations over the view use it, as over a DuckDB table's column.
+        sources = {c: self._collation_table(c) for c in sorted(set(collations.values()))}
+        aliases = {c: f"__c{i}" for i, c in enumerate(sources)}
+        empty = ", ".join(
+            f"{aliases[collations[f.name]]}.v AS {quote(f.name)}"
+            if f.name in collations
+            else f"CAST(NULL AS {t}) AS {quote(f.name)}"
+            for f, t in zip(snap.schema, logical, strict=True)
+        )
+        tables = ", ".join(f"{sources[c]} AS {aliases[c]}" for c in sources)
+        return f"SELECT {empty} FROM {tables} UNION ALL {scan}"
+
+    def _collation_table(self, collation: str) -> str:
+        """An empty table of one VARCHAR COLLATE `collation` column (created once)."""
+        name = f"__lakesql.{quote('collate_' + collation.lower())}"
+        with self._lock:
+            try:
+                self.con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} (v VARCHAR COLLATE {collation})"
+                )
+            except duckdb.Error as e:
+                raise translate(e) from e
+        return name
 
     def replace_table(self, schema: str, name: str, table: pa.Table) -> None:
         """Replace DuckDB table schema.name by the rows of `table` (system tables)."""
@@ -292,6 +375,112 @@ class Engine:
         with self._lock:
             rel = self.con.from_arrow(empty)
             return [str(t) for t in rel.types]
+
+    def logical_types(self, schema: pa.Schema) -> list[str]:
+        """The DuckDB types of a Delta schema's columns: the recorded type where one is kept."""
+        physical = self.duckdb_types(schema)
+        return [
+            (f.metadata or {}).get(LOGICAL_TYPE_KEY.encode(), b"").decode() or t
+            for f, t in zip(schema, physical, strict=True)
+        ]
+
+    def describe(self, cur: Any, sql: str, params: Any = None) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the columns of query `sql`, without running it."""
+        try:
+            rows = self.run(cur, f"DESCRIBE {sql}", params).fetchall()
+        except E.ParseError:  # e.g. SUMMARIZE, which DESCRIBE does not take as written
+            rows = self.run(cur, f"DESCRIBE SELECT * FROM ({sql})", params).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def type_names(self, cur: Any, types: Sequence[str]) -> list[str]:
+        """DuckDB's own names of type expressions (`mood` -> `ENUM('sad', 'ok')`, `INT` -> INTEGER)."""
+        if not types:
+            return []
+        select = ", ".join(f"CAST(NULL AS {t}) AS c{i}" for i, t in enumerate(types))
+        return [t for _, t in self.describe(cur, f"SELECT {select}")]
+
+    def storage_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
+        """The Arrow schema Delta stores for (name, DuckDB type) columns.
+
+        A type Delta lacks is stored as its text (TIME, INTERVAL, HUGEINT, BIT, ... and nested
+        types holding them) or widened by Arrow (unsigned integers, ENUM as string, ...); the
+        DuckDB type is then kept in the field's metadata (`lakesql.type`), and readers cast back.
+        """
+        from lakesql.storage.delta import delta_schema
+
+        stored = []
+        for name, t in columns:
+            if _is_union(t):
+                try:
+                    members = self.union_members(t)
+                except pa.ArrowException:  # a member holds a UNION
+                    raise self._union_refused(name, t) from None
+                if any(_UNION.search(_QUOTED.sub("", m.upper())) for _, m in members):
+                    raise self._union_refused(name, t)
+                parts = [f"{quote(UNION_TAG)} VARCHAR"] + [
+                    f"{quote(m)} {'VARCHAR' if self.stored_as_text(mt) else mt}"
+                    for m, mt in members
+                ]
+                stored.append((name, f"STRUCT({', '.join(parts)})"))
+            elif _UNION.search(_QUOTED.sub("", t.upper())):
+                raise self._union_refused(name, t)
+            else:
+                stored.append((name, "VARCHAR" if self.stored_as_text(t) else t))
+        schema = delta_schema(self.arrow_schema(stored))
+        back = self.duckdb_types(schema)
+        fields = []
+        for f, (_, logical), physical in zip(schema, columns, back, strict=True):
+            if physical != logical:
+                f = f.with_metadata({**(f.metadata or {}), LOGICAL_TYPE_KEY: logical})
+            fields.append(f)
+        return pa.schema(fields)
+
+    @staticmethod
+    def _union_refused(name: str, t: str) -> E.Error:
+        return E.NotSupportedError(
+            f"column {name!r} has type {t}, which a Delta table cannot store: a UNION is stored "
+            "only as a column of its own, with members that are not UNIONs",
+            hint="store each member in a column of its own",
+        )
+
+    def union_members(self, union_type: str) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the members of a UNION type."""
+        t = self.arrow_schema([("u", union_type)]).field("u").type
+        children = [t.field(i) for i in range(t.num_fields)]
+        types = self.duckdb_types(pa.schema(children))
+        return [(c.name, ty) for c, ty in zip(children, types, strict=True)]
+
+    @staticmethod
+    def stored_as_text(duckdb_type: str) -> bool:
+        return bool(_TEXT_STORED.search(_QUOTED.sub("", duckdb_type.upper())))
+
+    def storage_select(self, schema: pa.Schema, source: str) -> str:
+        """SELECT of `source` (with `schema`'s logical types) giving the values Delta stores."""
+        cols = []
+        for f in schema:
+            col = quote(f.name)
+            logical = (f.metadata or {}).get(LOGICAL_TYPE_KEY.encode(), b"").decode()
+            if logical and _is_union(logical):
+                parts = [f"{quote(UNION_TAG)} := union_tag({col})::VARCHAR"] + [
+                    f"{quote(m)} := union_extract({col}, {literal(m)})"
+                    + ("::VARCHAR" if self.stored_as_text(mt) else "")
+                    for m, mt in self.union_members(logical)
+                ]
+                cols.append(
+                    f"CASE WHEN {col} IS NULL THEN NULL ELSE struct_pack({', '.join(parts)}) END "
+                    f"AS {col}"
+                )
+            elif logical and pa.types.is_string(f.type):
+                cols.append(f"CAST({col} AS VARCHAR) AS {col}")
+            else:
+                cols.append(col)
+        if all(c == quote(f.name) for c, f in zip(cols, schema, strict=True)):
+            return f"SELECT * FROM {source}"
+        return f"SELECT {', '.join(cols)} FROM {source}"
+
+    def converts(self, schema: pa.Schema) -> bool:
+        """True when `storage_select` changes values (text- or struct-stored columns)."""
+        return self.storage_select(schema, "x") != "SELECT * FROM x"
 
     def arrow_schema(self, columns: Sequence[tuple[str, str]]) -> pa.Schema:
         """Arrow schema for (name, DuckDB type SQL) pairs, as DuckDB would export them."""

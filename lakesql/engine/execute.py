@@ -16,18 +16,19 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from lakesql import config
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
-from lakesql.engine.duckdb import guard_stream, quote
+from lakesql.engine.duckdb import COLLATE_KEY, guard_stream, quote
 from lakesql.features import store as features
 from lakesql.ml import inference
 from lakesql.ml import statements as ml
@@ -78,7 +79,12 @@ class Context:
 
 Executor = Callable[[Context, Any], "Result | None"]
 _NOT_MINE = None
-DEFAULT_KEY = "lakesql.default"  # Delta column metadata: the column's DEFAULT expression  # an executor returning None hands the statement to DuckDB unchanged
+# an executor returning None hands the statement to DuckDB unchanged
+DEFAULT_KEY = "lakesql.default"  # Delta column metadata: the column's DEFAULT expression
+DDL_KEY = "lakesql.ddl"  # column metadata: its definition as declared (when it has constraints)
+GENERATED_KEY = "lakesql.generated"  # column metadata: its GENERATED expression (values stored)
+TABLE_CONSTRAINTS_KEY = "lakesql.constraints"  # first column: JSON list of table constraints
+INDEXES_KEY = "lakesql.indexes"  # first column: JSON list of {name, unique, on} (CREATE INDEX)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -104,26 +110,87 @@ def target_ref(ctx: Context, table: exp.Table) -> TableRef | None:
         return None
     if not table.db and ctx.session.is_temp_object(ctx.cur, table.name):
         return None
-    return ctx.session.warehouse.ref(table.db or None, table.name)
+    ref = ctx.session.warehouse.ref(table.db or None, table.name)
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is not None and ref in tx.tables:  # main.t in a transaction: its TEMP copy
+        return None
+    return ref
+
+
+def _meta(f: pa.Field, key: str) -> str | None:
+    value = (f.metadata or {}).get(key.encode())
+    return value.decode() if value is not None else None
 
 
 def _stage(ctx: Context, snap: delta.Snapshot, *, copy_rows: bool) -> str:
-    """Create a TEMP staging table with the snapshot's schema and NOT NULL constraints."""
+    """Create a TEMP staging table with the table's columns, constraints and indexes.
+
+    A column declared with more than a type, NOT NULL and DEFAULT (PRIMARY KEY, UNIQUE, CHECK,
+    COLLATE, GENERATED) keeps its definition as written in its metadata, and the table
+    constraints are kept in the first column's: the staging table declares them all, so DuckDB
+    enforces them on the statement exactly as on its own tables.
+    """
     name = f"__lakesql_stage_{uuid.uuid4().hex[:12]}"
-    types = ctx.engine.duckdb_types(snap.schema)
-
-    def default(f: pa.Field) -> str:
-        value = (f.metadata or {}).get(DEFAULT_KEY.encode())
-        return f" DEFAULT {value.decode()}" if value else ""
-
-    cols = ", ".join(
-        f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}{default(f)}"
-        for f, t in zip(snap.schema, types, strict=True)
-    )
-    ctx.run(f"CREATE TEMP TABLE {name} ({cols})")
+    _create_stage(ctx, snap.schema, name)
     if copy_rows:
-        ctx.run(f"INSERT INTO {name} SELECT * FROM {ctx.engine.version_view(snap)}")
+        _copy_rows(ctx, snap, name)
     return name
+
+
+def _create_stage(ctx: Context, schema: pa.Schema, name: str) -> None:
+    """CREATE TEMP TABLE `name` (quoted as needed) as the Delta `schema` declares it."""
+    types = ctx.engine.logical_types(schema)
+
+    def column(f: pa.Field, t: str) -> str:
+        declared = _meta(f, DDL_KEY)
+        if declared is not None:
+            return declared
+        default = _meta(f, DEFAULT_KEY)
+        return (
+            f"{quote(f.name)} {t}{'' if f.nullable else ' NOT NULL'}"
+            f"{f' DEFAULT {default}' if default else ''}"
+        )
+
+    items = [column(f, t) for f, t in zip(schema, types, strict=True)]
+    first = schema[0] if len(schema) else None
+    if first is not None:
+        items += json.loads(_meta(first, TABLE_CONSTRAINTS_KEY) or "[]")
+    ctx.run(f"CREATE TEMP TABLE {name} ({', '.join(items)})")
+    for index in _indexes(schema):
+        unique = "UNIQUE " if index["unique"] else ""
+        ix = f"__lakesql_ix_{uuid.uuid4().hex[:12]}"
+        ctx.run(f"CREATE {unique}INDEX {ix} ON {name} {index['on']}")
+
+
+def _copy_rows(ctx: Context, snap: delta.Snapshot, stage: str) -> None:
+    """Copy the snapshot's rows into a staging table (generated columns compute themselves)."""
+    stored = [quote(f.name) for f in snap.schema if _meta(f, GENERATED_KEY) is None]
+    cols = ", ".join(stored)
+    ctx.run(f"INSERT INTO {stage} ({cols}) SELECT {cols} FROM {ctx.engine.version_view(snap)}")
+
+
+def _indexes(schema: pa.Schema) -> list[dict[str, Any]]:
+    first = schema[0] if len(schema) else None
+    return json.loads(_meta(first, INDEXES_KEY) or "[]") if first is not None else []
+
+
+def _has_unique(ctx: Context, stage: str, schema: pa.Schema) -> bool:
+    """True when the staging table has a PRIMARY KEY, UNIQUE constraint or unique index: a write
+    is then checked against the table's existing rows too."""
+    if not any(_meta(f, k) for f in schema for k in (DDL_KEY, TABLE_CONSTRAINTS_KEY, INDEXES_KEY)):
+        return False  # declared with types, NOT NULL and DEFAULT only
+    row = ctx.run(
+        "SELECT (SELECT count(*) FROM duckdb_constraints() WHERE table_name = ? AND "
+        "constraint_type IN ('PRIMARY KEY', 'UNIQUE')) + (SELECT count(*) FROM duckdb_indexes() "
+        "WHERE table_name = ? AND is_unique)",
+        [stage, stage],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _stored(ctx: Context, snap: delta.Snapshot, stage: str) -> str:
+    """SELECT of a staging table's rows as the table stores them."""
+    return ctx.engine.storage_select(snap.schema, stage)
 
 
 def _stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
@@ -189,6 +256,8 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
     temporary = bool(props and props.find(exp.TemporaryProperty))
     if kind == "SCHEMA":
         return _create_schema(ctx, node)
+    if kind == "INDEX":
+        return _create_index(ctx, node)
     target = node.this.this if isinstance(node.this, exp.Schema) else node.this
     if kind == "VIEW" and isinstance(target, exp.Table) and not temporary:
         ref = target_ref(ctx, target)
@@ -222,31 +291,15 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                 partition_by = [i.name for i in items]
             elif isinstance(p, exp.SchemaCommentProperty):
                 comment = p.this.name
-    columns: list[tuple[str, str, bool, str | None]] = []
-    if isinstance(node.this, exp.Schema):
-        for col in node.this.expressions:
-            if not isinstance(col, exp.ColumnDef):
-                raise E.NotSupportedError(
-                    f"table constraint {col.sql(dialect=LakeSQL)!r} is not supported on Delta tables",
-                    hint="declare NOT NULL on the columns themselves",
-                )
-            kind_node = col.args.get("kind")
-            if kind_node is None:
-                raise E.ProgrammingError(f"column {col.name!r} needs a type")
-            not_null, default = _column_rules(col, ref)
-            columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
+    columns, declared = _column_defs(ctx, node, target, ref)
     query = node.expression
-    if query is None and not columns:
+    if query is None and not columns and declared is None:
         raise E.ProgrammingError("CREATE TABLE needs columns or AS query")
     operation = "CREATE OR REPLACE TABLE" if exists else "CREATE TABLE"
     created_dir = not exists
     try:
         if query is None:
-            schema = ctx.engine.arrow_schema([(n, t) for n, t, _, _ in columns])
-            schema = pa.schema(
-                [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
-            )
-            schema = _with_defaults(ctx, delta.delta_schema(schema), columns)
+            schema = _empty_schema(ctx, columns, declared)
             _check_partitions(partition_by, schema)
             if exists:
                 empty = pa.RecordBatchReader.from_batches(schema, iter([]))
@@ -271,8 +324,10 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                     f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
                 )
                 text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+            schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
+            if ctx.engine.converts(schema):
+                text = ctx.engine.storage_select(schema, f"({text}) AS __q")
             reader = _stream(ctx, text, ctx.params)
-            schema = delta.delta_schema(reader.schema)
             if columns:
                 schema = pa.schema(
                     [
@@ -298,6 +353,142 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
         raise
     ctx.session.invalidate(ref)
     return Result(rowcount=-1, message=operation)
+
+
+Column = tuple[str, str, bool, str | None]  # name, type, NOT NULL, DEFAULT
+
+
+def _column_defs(
+    ctx: Context, node: exp.Create, target: exp.Table, ref: TableRef
+) -> tuple[list[Column], pa.Schema | None]:
+    """The columns of CREATE TABLE t (...): plain (name, type, NOT NULL, DEFAULT) definitions, or
+    the Delta schema of a declaration with constraints (see _declared_schema)."""
+    columns: list[Column] = []
+    if not isinstance(node.this, exp.Schema):
+        return columns, None
+    if node.expression is None and not _plain_columns(node.this):
+        return columns, _declared_schema(ctx, node.this, target, ref)
+    for col in node.this.expressions:
+        if not isinstance(col, exp.ColumnDef):
+            raise E.NotSupportedError(
+                f"table constraint {col.sql(dialect=LakeSQL)!r} is not supported on Delta tables "
+                "created with AS query",
+                hint="create the table with its columns and constraints, then INSERT the query",
+            )
+        kind_node = col.args.get("kind")
+        if kind_node is None:
+            raise E.ProgrammingError(f"column {col.name!r} needs a type")
+        not_null, default = _column_rules(col, ref)
+        columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
+    return columns, None
+
+
+def _empty_schema(ctx: Context, columns: list[Column], declared: pa.Schema | None) -> pa.Schema:
+    """The Delta schema of CREATE TABLE t (columns)."""
+    if declared is not None:
+        return declared
+    logical = ctx.engine.type_names(ctx.cur, [t for _, t, _, _ in columns])
+    schema = ctx.engine.storage_schema([(c[0], t) for c, t in zip(columns, logical, strict=True)])
+    schema = pa.schema(
+        [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
+    )
+    return _with_defaults(ctx, schema, columns)
+
+
+def _plain_columns(schema: exp.Schema) -> bool:
+    """True when every column has a type and at most NOT NULL / NULL / DEFAULT."""
+    for col in schema.expressions:
+        if not isinstance(col, exp.ColumnDef) or col.args.get("kind") is None:
+            return False
+        for c in col.constraints:
+            if not isinstance(c.kind, (exp.NotNullColumnConstraint, exp.DefaultColumnConstraint)):
+                return False
+    return True
+
+
+def _column_list_items(sql: str, after: int) -> list[str]:
+    """The comma-separated items of the parenthesized list that follows offset `after`, as written."""
+    items: list[str] = []
+    depth = 0
+    start = -1
+    for tok in LakeSQL().tokenize(sql):
+        if tok.start < after:
+            continue
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+            if depth == 1:
+                start = tok.end + 1
+                continue
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+            if depth == 0:
+                items.append(sql[start : tok.start].strip())
+                return items
+        elif tok.token_type == TokenType.COMMA and depth == 1:
+            items.append(sql[start : tok.start].strip())
+            start = tok.end + 1
+    raise E.InternalError("could not locate the column list of CREATE TABLE")
+
+
+def _declared_schema(
+    ctx: Context, columns: exp.Schema, target: exp.Table, ref: TableRef
+) -> pa.Schema:
+    """The Delta schema of `CREATE TABLE t (...)` declaring constraints, collations or generated
+    columns: DuckDB checks the declaration (creating a TEMP table of it), and each column keeps
+    its definition as written, the table constraints their text, in the Delta metadata.
+
+    REFERENCES cannot be kept: a foreign key needs the other table's index, which a Delta table
+    read through a view does not have (DuckDB refuses it).
+    """
+    items = _column_list_items(ctx.sql, _span(target)[1])
+    if len(items) != len(columns.expressions):
+        raise E.InternalError("the column list of CREATE TABLE was not read as written")
+    probe = f"__lakesql_ddl_{uuid.uuid4().hex[:12]}"
+    try:
+        _run_named(ctx, f"CREATE TEMP TABLE {probe} ({', '.join(items)})", probe, ref)
+        described = ctx.run(f"DESCRIBE {probe}").fetchall()
+    finally:
+        _drop_stage(ctx, probe)
+    schema = ctx.engine.storage_schema([(r[0], r[1]) for r in described])
+    texts: dict[str, str] = {}
+    generated: dict[str, str] = {}
+    collations: dict[str, str] = {}
+    constraints: list[str] = []
+    for item, node in zip(items, columns.expressions, strict=True):
+        if not isinstance(node, exp.ColumnDef):
+            constraints.append(item)
+            continue
+        texts[node.name.lower()] = item
+        for c in node.constraints:
+            if isinstance(c.kind, exp.CollateColumnConstraint):
+                collations[node.name.lower()] = c.kind.this.sql(dialect="duckdb")
+            elif isinstance(
+                c.kind, (exp.GeneratedAsIdentityColumnConstraint, exp.ComputedColumnConstraint)
+            ):
+                generated[node.name.lower()] = c.kind.sql(dialect="duckdb")
+    fields = []
+    for i, (f, row) in enumerate(zip(schema, described, strict=True)):
+        meta = dict(f.metadata or {})
+        key = f.name.lower()
+        meta[DDL_KEY.encode()] = texts[key].encode()
+        if key in generated:
+            meta[GENERATED_KEY.encode()] = generated[key].encode()
+        if key in collations:
+            meta[COLLATE_KEY.encode()] = collations[key].encode()
+        if i == 0 and constraints:
+            meta[TABLE_CONSTRAINTS_KEY.encode()] = json.dumps(constraints).encode()
+        fields.append(f.with_nullable(row[2] != "NO").with_metadata(meta))
+    return pa.schema(fields)
+
+
+def _run_named(ctx: Context, sql: str, temp: str, ref: TableRef) -> Any:
+    """Run a statement on a lakesql TEMP table; errors name the user's table instead."""
+    try:
+        return ctx.run(sql)
+    except E.Error as e:
+        e.message = e.message.replace(temp, ref.name)
+        e.args = (e.message,)
+        raise
 
 
 def _column_rules(col: exp.ColumnDef, ref: TableRef) -> tuple[bool, str | None]:
@@ -338,7 +529,7 @@ def _with_defaults(
                 raise type(e)(
                     f"DEFAULT {default} of column {name!r} does not fit {typ}: {e.message}"
                 ) from e
-            f = f.with_metadata({DEFAULT_KEY: default})
+            f = f.with_metadata({**(f.metadata or {}), DEFAULT_KEY: default})
         fields.append(f)
     return pa.schema(fields)
 
@@ -356,6 +547,86 @@ def _check_partitions(partition_by: list[str], schema: pa.Schema) -> None:
                 f"partition column {col!r} is not a column of the table",
                 hint=E.suggest(col, schema.names) or f"columns: {', '.join(schema.names)}",
             )
+
+
+def _create_index(ctx: Context, node: exp.Create) -> Result | None:
+    """CREATE [UNIQUE] INDEX on a Delta table: kept in its metadata and declared on every staging
+    table, so a UNIQUE index is enforced on every write (an index does not speed up reads here).
+    """
+    index = node.this
+    table = index.args.get("table") if isinstance(index, exp.Index) else None
+    if not isinstance(table, exp.Table):
+        return _NOT_MINE
+    ref = target_ref(ctx, table)
+    wh = ctx.session.warehouse
+    if ref is None or not wh.exists(ref):
+        return _NOT_MINE
+    name = index.name
+    if _index_owner(ctx, ref.schema, name) is not None:
+        if node.args.get("exists"):
+            return Result(message="CREATE INDEX")
+        raise E.CatalogError(f'Catalog Error: Index with name "{name}" already exists!')
+    on = ctx.sql[_span(table)[1] :].strip().rstrip(";").strip()
+    unique = bool(node.args.get("unique"))
+    snap = delta.snapshot(ref.path)
+    stage = _stage(ctx, snap, copy_rows=True)  # DuckDB checks the index on the existing rows
+    try:
+        _run_named(
+            ctx,
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX {stage}_new ON {stage} {on}",
+            stage,
+            ref,
+        )
+    finally:
+        _drop_stage(ctx, stage)
+    indexes = [*_indexes(snap.schema), {"name": name, "unique": unique, "on": on}]
+    delta.set_field_metadata(
+        ref.path,
+        snap.schema[0].name,
+        {INDEXES_KEY: json.dumps(indexes)},
+        sql=ctx.statement,
+        operation="CREATE INDEX",
+    )
+    ctx.session.invalidate(ref)
+    return Result(message="CREATE INDEX")
+
+
+def _index_owner(ctx: Context, schema: str, name: str) -> tuple[TableRef, delta.Snapshot] | None:
+    """The Delta table of `schema` that has index `name` (index names are unique in a schema)."""
+    wh = ctx.session.warehouse
+    for table in wh.tables(schema):
+        ref = wh.ref(schema, table)
+        try:
+            snap = delta.snapshot(ref.path)
+        except E.Error:
+            continue
+        if any(i["name"].lower() == name.lower() for i in _indexes(snap.schema)):
+            return ref, snap
+    return None
+
+
+def _drop_index(ctx: Context, node: exp.Drop) -> Result | None:
+    tables = node.args.get("tables") or node.expressions or [node.this]
+    if len(tables) != 1 or not isinstance(tables[0], exp.Table) or tables[0].catalog:
+        return _NOT_MINE
+    target = tables[0]
+    schema = (target.db or "main").lower()
+    if schema not in ctx.session.warehouse.schemas():
+        return _NOT_MINE
+    owner = _index_owner(ctx, schema, target.name)
+    if owner is None:
+        return _NOT_MINE  # DuckDB's own (TEMP) index, or DuckDB's error that it does not exist
+    ref, snap = owner
+    indexes = [i for i in _indexes(snap.schema) if i["name"].lower() != target.name.lower()]
+    delta.set_field_metadata(
+        ref.path,
+        snap.schema[0].name,
+        {INDEXES_KEY: json.dumps(indexes)},
+        sql=ctx.statement,
+        operation="DROP INDEX",
+    )
+    ctx.session.invalidate(ref)
+    return Result(message="DROP INDEX")
 
 
 def _create_schema(ctx: Context, node: exp.Create) -> Result:
@@ -380,6 +651,8 @@ def _drop(ctx: Context, node: exp.Drop) -> Result | None:
         if dropped:
             ctx.session.forget_schema(name.lower())
         return Result(message="DROP SCHEMA")
+    if kind == "INDEX":
+        return _drop_index(ctx, node)
     if kind not in {"TABLE", "VIEW"} or node.args.get("temporary"):
         return _NOT_MINE
     refs = []
@@ -438,9 +711,11 @@ def _alter(ctx: Context, node: exp.Alter) -> Result | None:
                     hint="add the column, then UPDATE t SET c = <value>",
                 )
             cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
-        delta.add_columns(
-            ref.path, delta.delta_schema(ctx.engine.arrow_schema(cols)), sql=ctx.statement
+        logical = ctx.engine.type_names(ctx.cur, [t for _, t in cols])
+        schema = ctx.engine.storage_schema(
+            [(n, t) for (n, _), t in zip(cols, logical, strict=True)]
         )
+        delta.add_columns(ref.path, schema, sql=ctx.statement)
         ctx.session.invalidate(ref)
         return Result(message="ALTER TABLE")
     if len(actions) == 1 and isinstance(actions[0], exp.AlterRename):
@@ -481,29 +756,43 @@ def _insert(ctx: Context, node: exp.Insert) -> Result | None:
     ref = target_ref(ctx, table)
     if ref is None:
         return _NOT_MINE
-    if node.args.get("conflict"):
-        raise E.NotSupportedError(
-            "INSERT ... ON CONFLICT is not supported on Delta tables", hint="use MERGE INTO"
-        )
     ctx.session.warehouse.require(ref)
     overwrite = bool(node.args.get("overwrite"))
     snap = delta.snapshot(ref.path)
     stage = _stage(ctx, snap, copy_rows=False)
     try:
+        # With a PRIMARY KEY / UNIQUE, the new rows are checked against the existing ones (and
+        # ON CONFLICT / INSERT OR REPLACE act on them): the staging table holds the table's rows,
+        # and the table is rewritten.
+        whole = not overwrite and _has_unique(ctx, stage, snap.schema)
+        if whole:
+            _copy_rows(ctx, snap, stage)
         start, end = _span(table)
         if overwrite:
             text = _splice(ctx.sql, [(0, end, f"INSERT INTO {stage}")])
         else:
-            text = _splice(ctx.sql, [(start, end, stage)])
+            alias = (
+                "" if table.alias or not node.args.get("conflict") else f" AS {quote(table.name)}"
+            )
+            text = _splice(ctx.sql, [(start, end, stage + alias)])
         count = _run_on_stage(ctx, text, stage, ref)
         if count == 0 and not overwrite:
             return Result(rowcount=0, message="INSERT 0")
         operation = "INSERT OVERWRITE" if overwrite else "INSERT"
 
         def rows() -> pa.RecordBatchReader:
-            return delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            return delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema)
 
-        if not overwrite and not _reads_table(node, ref):  # blind: retried on a lost race
+        if whole:
+            delta.write(
+                ref.path,
+                rows(),
+                mode="overwrite",
+                sql=ctx.statement,
+                operation=operation,
+                read_version=snap.version,
+            )
+        elif not overwrite and not _reads_table(node, ref):  # blind: retried on a lost race
             delta.append(ref.path, rows, sql=ctx.statement, operation=operation)
         else:
             delta.write(
@@ -539,12 +828,26 @@ def _copy(ctx: Context, node: exp.Copy) -> Result | None:
     snap = delta.snapshot(ref.path)
     stage = _stage(ctx, snap, copy_rows=False)
     try:
+        whole = _has_unique(
+            ctx, stage, snap.schema
+        )  # checked against the existing rows: see _insert
+        if whole:
+            _copy_rows(ctx, snap, stage)
         start, end = _span(table)
         count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage)]), stage, ref)
-        if count:
+        if count and whole:
+            delta.write(
+                ref.path,
+                delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema),
+                mode="overwrite",
+                sql=ctx.statement,
+                operation="COPY",
+                read_version=snap.version,
+            )
+        elif count:
             delta.append(
                 ref.path,
-                lambda: delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema),
+                lambda: delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema),
                 sql=ctx.statement,
                 operation="COPY",
             )
@@ -571,7 +874,7 @@ def _rewrite(
         alias = "" if table.alias else f" AS {quote(table.name)}"
         count = _run_on_stage(ctx, _splice(ctx.sql, [(start, end, stage + alias)]), stage, ref)
         if count:
-            reader = delta.conform(_stream(ctx, f"SELECT * FROM {stage}"), snap.schema)
+            reader = delta.conform(_stream(ctx, _stored(ctx, snap, stage)), snap.schema)
             delta.write(
                 ref.path,
                 reader,
@@ -707,7 +1010,7 @@ def _describe(ctx: Context, node: exp.Describe) -> Result | None:
     if ref is None or not ctx.session.warehouse.exists(ref):
         return _NOT_MINE
     snap = delta.snapshot(ref.path)
-    types = ctx.engine.duckdb_types(snap.schema)
+    types = ctx.engine.logical_types(snap.schema)
     rows = [
         {
             "column_name": f.name,
@@ -795,11 +1098,281 @@ def _show_settings(ctx: Context, node: lx.ShowSettings) -> Result:
     )
 
 
+# -- transactions --------------------------------------------------------------------------------
+
+
+@dataclass
+class Transaction:
+    """BEGIN ... COMMIT on one cursor: the table it writes is a TEMP copy until COMMIT.
+
+    The first write to a warehouse table copies the version it reads into a TEMP table of the
+    same name, declared like the Delta table (constraints, defaults, indexes); as a TEMP table
+    hides the view of that name, every later statement of the cursor reads and writes the copy,
+    with DuckDB's own semantics. COMMIT writes the copy to the Delta table in one commit that
+    conflicts with any commit made to the table since the copy was taken; ROLLBACK drops it.
+    Other cursors and sessions see none of it until COMMIT. Delta commits are per table, so a
+    transaction can write several tables (of the main schema, named without schema or as
+    main.t), but only COMMIT one of them: with more, COMMIT fails and rolls back.
+    """
+
+    cur: Any
+    tables: dict[TableRef, Pending] = field(default_factory=dict)
+    statements: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pending:
+    """A table written in a transaction, as a TEMP table of its name."""
+
+    snap: delta.Snapshot | None  # the version copied; None when created in the transaction
+    schema: pa.Schema  # its Delta schema
+
+
+_TX_REFUSED = (
+    lx.RestoreTable,
+    lx.Optimize,
+    lx.Vacuum,
+    lx.CreateFeatureTable,
+    lx.RefreshFeatureTable,
+    lx.DropFeatureTable,
+    lx.TrainAutoML,
+    lx.PredictInto,
+    lx.RetrainModel,
+    lx.DropModel,
+    lx.AlterModelAlias,
+    lx.CreatePythonFunction,
+    lx.DropFunction,
+)
+
+
 def _transaction(ctx: Context, node: exp.Transaction) -> Result:
-    raise E.NotSupportedError(
-        "multi-statement transactions are not supported: each statement commits one Delta version",
-        hint="use one MERGE or INSERT ... SELECT to change several rows atomically",
-    )
+    return begin(ctx)
+
+
+def begin(ctx: Context) -> Result:
+    if ctx.session.transaction(ctx.cur) is not None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot start a transaction within a transaction"
+        )
+    ctx.session.set_transaction(ctx.cur, Transaction(ctx.cur))
+    return Result(message="BEGIN")
+
+
+def in_transaction(ctx: Context, tx: Transaction, node: exp.Expr) -> Result | None:
+    """Prepare statement `node` of an open transaction: copy the table it is about to write, or
+    create a new table as a TEMP table; None lets the statement run as usual (on the copy)."""
+    if isinstance(node, _TX_REFUSED):
+        raise E.NotSupportedError(
+            f"{type(node).__name__} cannot run inside a transaction",
+            hint="COMMIT or ROLLBACK first",
+        )
+    table: Any = None
+    if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
+        table = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    elif isinstance(node, exp.Copy) and node.args.get("kind"):
+        table = node.this
+    elif isinstance(node, exp.Create) and (node.args.get("kind") or "").upper() == "TABLE":
+        return _create_in_transaction(ctx, tx, node)
+    elif isinstance(node, (exp.Drop, exp.Alter, exp.Create)):
+        _refuse_ddl_in_transaction(ctx, tx, node)
+        return None
+    if not isinstance(table, exp.Table):
+        return None
+    ref = target_ref(ctx, table)
+    if ref is None:  # the transaction's copy (a TEMP table) or a DuckDB object
+        return None
+    wh = ctx.session.warehouse
+    if not wh.exists(ref):
+        return None  # DuckDB's error for a missing table
+    _main_schema_only(ref)
+    snap = delta.snapshot(ref.path)
+    _create_stage(ctx, snap.schema, quote(ref.name))
+    try:
+        _copy_rows(ctx, snap, quote(ref.name))
+    except BaseException:
+        _drop_stage(ctx, quote(ref.name))
+        raise
+    tx.tables[ref] = Pending(snap, snap.schema)
+    return None
+
+
+def _refuse_ddl_in_transaction(ctx: Context, tx: Transaction, node: exp.Expr) -> None:
+    """DROP / ALTER / CREATE INDEX of a Delta table commit at once: refused in a transaction."""
+    kind = (node.args.get("kind") or "").upper()
+    targets: list[Any]
+    if isinstance(node, exp.Drop):
+        targets = node.args.get("tables") or node.expressions or [node.this]
+        if kind == "INDEX":
+            if any(
+                isinstance(t, exp.Table) and _index_owner(ctx, t.db or "main", t.name) is not None
+                for t in targets
+            ):
+                raise E.NotSupportedError(
+                    "DROP INDEX of a Delta table cannot run inside a transaction",
+                    hint="COMMIT or ROLLBACK first",
+                )
+            return
+        if kind not in {"TABLE", "VIEW"}:
+            return
+    elif isinstance(node, exp.Create):
+        if kind != "INDEX":
+            return
+        targets = [node.this.args.get("table")]
+    else:
+        targets = [node.this]
+    for t in targets:
+        if isinstance(t, exp.Table) and _warehouse_or_copy(ctx, tx, t):
+            raise E.NotSupportedError(
+                f"{node.key.upper()} {kind} of a Delta table cannot run inside a transaction",
+                hint="COMMIT or ROLLBACK first",
+            )
+
+
+def _warehouse_or_copy(ctx: Context, tx: Transaction, table: exp.Table) -> bool:
+    if not table.catalog and any(table.name.lower() == r.name for r in tx.tables):
+        return True
+    ref = target_ref(ctx, table)
+    return ref is not None and ctx.session.warehouse.exists(ref)
+
+
+def _main_schema_only(ref: TableRef) -> None:
+    if ref.schema != "main":
+        raise E.NotSupportedError(
+            "a transaction can write tables of the main schema only",
+            hint="COMMIT or ROLLBACK, then write the table outside a transaction",
+        )
+
+
+def _create_in_transaction(ctx: Context, tx: Transaction, node: exp.Create) -> Result | None:
+    props = node.args.get("properties")
+    if props and props.find(exp.TemporaryProperty):
+        return None
+    target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+    if not isinstance(target, exp.Table):
+        return None
+    ref = target_ref(ctx, target)
+    if ref is None:
+        if any(target.name.lower() == r.name for r in tx.tables):
+            raise E.ObjectExistsError(
+                f"table {target.name!r} was created or written in this transaction",
+                hint="ROLLBACK to start over",
+            )
+        return None
+    if props and any(
+        isinstance(p, (exp.PartitionedByProperty, exp.SchemaCommentProperty))
+        for p in props.expressions
+    ):
+        raise E.NotSupportedError(
+            "CREATE TABLE ... PARTITIONED BY / COMMENT cannot run inside a transaction",
+            hint="COMMIT or ROLLBACK first",
+        )
+    if ctx.session.warehouse.exists(ref):
+        if node.args.get("exists"):
+            return Result(rowcount=0, message="CREATE TABLE (exists)")
+        if node.args.get("replace"):
+            raise E.NotSupportedError("CREATE OR REPLACE TABLE cannot run inside a transaction")
+        raise E.ObjectExistsError(
+            f"table {ref.qualified!r} already exists",
+            hint="use CREATE OR REPLACE TABLE or IF NOT EXISTS",
+        )
+    ctx.session.warehouse.require_schema(ref.schema)
+    _main_schema_only(ref)
+    columns, declared = _column_defs(ctx, node, target, ref)
+    query = node.expression
+    name = quote(ref.name)
+    if query is None:
+        schema = _empty_schema(ctx, columns, declared)
+        _create_stage(ctx, schema, name)
+    else:
+        start, end = query.meta.get(SPAN, (None, None))
+        text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
+        if columns:
+            aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
+            casts = ", ".join(
+                f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
+            )
+            text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+        schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
+        if columns:
+            schema = pa.schema(
+                [f.with_nullable(not nn) for f, (_, _, nn, _) in zip(schema, columns, strict=True)]
+            )
+            schema = _with_defaults(ctx, schema, columns)
+        _create_stage(ctx, schema, name)
+        try:
+            ctx.run(f"INSERT INTO {name} {text}", ctx.params)
+        except BaseException:
+            _drop_stage(ctx, name)
+            raise
+    tx.tables[ref] = Pending(None, schema)
+    return Result(rowcount=-1, message="CREATE TABLE")
+
+
+def commit(ctx: Context) -> Result:
+    """COMMIT: write the transaction's table to Delta in one commit (nothing when it wrote none)."""
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot commit - no transaction is active"
+        )
+    if len(tx.tables) > 1:
+        rollback(ctx)
+        names = ", ".join(sorted(r.qualified for r in tx.tables))
+        raise E.NotSupportedError(
+            f"COMMIT of a transaction that wrote several tables ({names}) is not supported: "
+            "Delta commits each table on its own, so they could not all commit or none; "
+            "the transaction was rolled back",
+            hint="write one table per transaction",
+        )
+    ctx.session.set_transaction(ctx.cur, None)
+    if not tx.tables:
+        return Result(message="COMMIT")
+    ((ref, pending),) = tx.tables.items()
+    name = f"temp.main.{quote(ref.name)}"
+    sql = ";\n".join(tx.statements)
+    try:
+        if pending.snap is not None:
+            snap = pending.snap
+            delta.write(
+                ref.path,
+                delta.conform(_stream(ctx, _stored(ctx, snap, name)), snap.schema),
+                mode="overwrite",
+                sql=sql,
+                operation="COMMIT",
+                read_version=snap.version,
+            )
+        else:
+            schema = pending.schema
+            select = ctx.engine.storage_select(schema, name)
+            created = not _exists_dir(ref.path)
+            try:
+                delta.write(
+                    ref.path,
+                    delta.conform(_stream(ctx, select), schema),
+                    mode="error",
+                    sql=sql,
+                    operation="COMMIT",
+                )
+            except BaseException:
+                if created and not delta.is_table(ref.path) and _exists_dir(ref.path):
+                    delta.remove_table(ref.path)
+                raise
+    finally:
+        _drop_stage(ctx, name)
+        ctx.session.invalidate(ref)
+    return Result(message="COMMIT")
+
+
+def rollback(ctx: Context) -> Result:
+    tx = ctx.session.transaction(ctx.cur)
+    if tx is None:
+        raise E.ProgrammingError(
+            "TransactionContext Error: cannot rollback - no transaction is active"
+        )
+    ctx.session.set_transaction(ctx.cur, None)
+    for ref in tx.tables:
+        _drop_stage(ctx, f"temp.main.{quote(ref.name)}")
+    return Result(message="ROLLBACK")
 
 
 def _timestamp(text: str) -> dt.datetime:
@@ -908,8 +1481,6 @@ def rewrite_time_travel(ctx: Context, node: exp.Expr) -> str:
         edits.append((start, end, ctx.engine.version_view(snap) + alias))
     return _splice(ctx.sql, edits)
 
-
-from sqlglot.tokens import TokenType  # noqa: E402
 
 _NUMBER = TokenType.NUMBER
 _STRING = TokenType.STRING

@@ -367,6 +367,19 @@ def add_columns(path: str, fields: pa.Schema, *, sql: str) -> None:
     )
 
 
+def set_field_metadata(
+    path: str, column: str, metadata: dict[str, str], *, sql: str, operation: str
+) -> int:
+    """Set keys of one column's metadata (CREATE/DROP INDEX) in one commit; the new version."""
+
+    def go() -> int:
+        dt = DeltaTable(path)
+        dt.alter.set_column_metadata(column, metadata, commit_properties=_props(sql, operation))
+        return DeltaTable(path).version()
+
+    return _guard(path, go)
+
+
 def remove_table(path: str) -> None:
     """Delete a table's folder (DROP TABLE)."""
     _guard(path, lambda: shutil.rmtree(path))
