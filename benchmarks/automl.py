@@ -601,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown dataset {n!r}; known: {', '.join(DATASETS)}")
 
     import lakesql
+    import lakesql.ml  # its OpenMP setting precedes every ML library, as in a session
 
     instrument()
     wh = args.data / "warehouse"
