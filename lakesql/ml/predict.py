@@ -44,6 +44,15 @@ class ModelVersion:
         """Class probabilities (classification) or predicted values, for a pandas frame."""
         return self.model.predict_values(self.prep.transform(frame))
 
+    def batch_values(self, batch: pa.RecordBatch) -> Any:
+        """values() of an Arrow batch: the same numbers, with the matrix made from Arrow."""
+        X = self.prep.matrix(batch)
+        if self.model.family == "sklearn":  # fitted on a frame: it checks the feature names
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=self.prep.outputs, copy=False)
+        return self.model.predict_values(X)
+
 
 _CACHE: dict[tuple[str, str, int, str], ModelVersion] = {}
 _LOCK = threading.Lock()
@@ -122,10 +131,8 @@ def predict_batch(
     """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version."""
     import numpy as np
 
-    # one block per column: float columns without NULLs are not copied on their way to numpy
-    frame = batch.to_pandas(split_blocks=True)
-    if len(frame):
-        values = mv.values(frame)
+    if batch.num_rows:
+        values = mv.batch_values(batch)
     elif mv.task == "classification":
         values = np.zeros((0, max(1, len(mv.classes))))
     else:
