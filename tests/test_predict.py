@@ -316,3 +316,87 @@ def test_arrow_matrix_of_text_dates_and_booleans(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mv.prep.matrix(batch), mv.prep.transform(frame).to_numpy())
     np.testing.assert_array_equal(mv.batch_values(batch), mv.values(frame))
     con.close()
+
+
+def test_ml_predict_output_equals_predict_batch(tmp_path: Path) -> None:
+    """ML.PREDICT builds its nested and constant columns in DuckDB: the same table as PREDICT."""
+    from lakesql.ml import predict
+
+    con = lakesql.connect(str(tmp_path / "wh"), batch_rows=1000)
+    cur = con.cursor()
+    cur.execute(
+        "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN 'it''s' WHEN i % 3 = 1 THEN 'b' "
+        "ELSE 'c' END AS y, (i % 7)::DOUBLE + (i % 3) AS x, (i % 5)::DOUBLE AS z, "
+        "(i % 11)::DOUBLE AS r FROM range(3000) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML three PREDICT y FROM t OPTIONS (time_budget = 2, max_trials = 2, "
+        "estimators = ['lgbm'], exclude = ['i', 'r'])"
+    )
+    cur.execute(
+        "TRAIN AUTOML num PREDICT r FROM t OPTIONS (time_budget = 2, max_trials = 2, "
+        "estimators = ['xgboost'], exclude = ['i', 'y'])"
+    )
+    for model in ("three", "num"):
+        got = cur.execute(f"SELECT * FROM ML.PREDICT(MODEL {model}, TABLE t)").fetch_arrow_table()
+        expected = cur.execute(f"PREDICT {model} FROM t").fetch_arrow_table()
+        assert got.num_rows == 3000 and got.schema == expected.schema
+        assert got.sort_by("i").equals(expected.sort_by("i"))
+        mv = predict.load(con.session.warehouse, model)
+        batch = cur.execute("SELECT * FROM t").fetch_arrow_table().combine_chunks().to_batches()[0]
+        own = pa.Table.from_batches([predict.predict_batch(mv, batch)])
+        assert (
+            got.sort_by("i")
+            .column(f"predicted_{mv.label}")
+            .equals(own.sort_by("i").column(f"predicted_{mv.label}"))
+        )
+    probs = cur.execute(
+        "SELECT predicted_y_probs FROM ML.PREDICT(MODEL three, TABLE t) LIMIT 1"
+    ).fetchone()[0]
+    assert [p["label"] for p in probs] == ["b", "c", "it's"]
+    # empty input, a relation read twice (a CTE), CREATE TABLE AS
+    none = "(SELECT * FROM t WHERE i < 0)"
+    empty = cur.execute(f"SELECT * FROM ML.PREDICT(MODEL three, {none})").fetch_arrow_table()
+    assert empty.num_rows == 0
+    assert empty.schema == cur.execute(f"PREDICT three FROM {none}").fetch_arrow_table().schema
+    twice = cur.execute(
+        "WITH p AS (SELECT * FROM ML.PREDICT(MODEL three, TABLE t)) "
+        "SELECT count(*) FROM p a JOIN p b USING (i)"
+    ).fetchone()
+    assert twice == (3000,)
+    cur.execute("CREATE TABLE scored AS SELECT * FROM ML.PREDICT(MODEL three, TABLE t)")
+    stored = cur.execute("SELECT * FROM scored").fetch_arrow_table()
+    plain = cur.execute("PREDICT three FROM t").fetch_arrow_table()
+    assert stored.sort_by("i").to_pylist() == plain.sort_by("i").to_pylist()
+    with pytest.raises(lakesql.ProgrammingError, match="_model"):
+        cur.execute("SELECT * FROM ML.PREDICT(MODEL three, (SELECT *, 1 AS _model FROM t))")
+    con.close()
+
+
+def test_read_ahead_hands_over_errors_and_stops() -> None:
+    from lakesql.ml.predict import read_ahead
+
+    schema = pa.schema([("x", pa.int64())])
+
+    def failing() -> Any:
+        yield pa.record_batch([pa.array([1])], schema=schema)
+        raise ValueError("broken input")
+
+    reader = pa.RecordBatchReader.from_batches(schema, failing())
+    seen = []
+    with pytest.raises(ValueError, match="broken input"):
+        for b in read_ahead(reader):
+            seen.append(b.num_rows)
+    assert seen == [1]
+    endless = pa.RecordBatchReader.from_batches(
+        schema, (pa.record_batch([pa.array([i])], schema=schema) for i in range(10**9))
+    )
+    first = []
+    for b in read_ahead(endless):  # leaving early stops the reading thread
+        first.append(b.column(0)[0].as_py())
+        if len(first) == 3:
+            break
+    assert first == [0, 1, 2]
+    import threading
+
+    assert not any(t.name == "lakesql-read-ahead" for t in threading.enumerate())

@@ -114,8 +114,15 @@ def _float_arg(call: Call, name: str, default: float | None) -> float | None:
 # -- input relations ----------------------------------------------------------------------------
 
 
-def input_reader(session: Session, mv: P.ModelVersion, relation: str) -> pa.RecordBatchReader:
-    """The rows to score, with the model's feature-table features looked up point-in-time."""
+# rows per batch scored: several batches, so that reading the next overlaps scoring this one
+SCORE_ROWS = 1 << 17
+
+
+def input_reader(
+    session: Session, mv: P.ModelVersion, relation: str, batch_rows: int | None = None
+) -> pa.RecordBatchReader:
+    """The rows to score, with the model's feature-table features looked up point-in-time, in
+    batches of `batch_rows` (default: the batch_rows setting)."""
     from lakesql.features import store as features
 
     cur = session.engine.cursor()
@@ -140,7 +147,7 @@ def input_reader(session: Session, mv: P.ModelVersion, relation: str) -> pa.Reco
     result = session.execute(sql, cur=cur)
     if result.cursor is None:
         raise E.ProgrammingError("the input of the model returned no rows set")
-    reader = result.cursor.to_arrow_reader(session.settings["batch_rows"])
+    reader = result.cursor.to_arrow_reader(batch_rows or session.settings["batch_rows"])
     if drop:
         keep = [n for n in reader.schema.names if n not in drop]
 
@@ -163,19 +170,36 @@ def _batches(reader: pa.RecordBatchReader) -> Any:
 
 
 def scored(
-    session: Session, mv: P.ModelVersion, relation: str, threshold: float | None = None
+    session: Session,
+    mv: P.ModelVersion,
+    relation: str,
+    threshold: float | None = None,
+    score: Any = None,
 ) -> pa.Table:
-    return P.predict_reader(mv, input_reader(session, mv, relation), threshold=threshold)
+    """The rows of `relation` scored by `score` (default predict.predict_batch)."""
+    rows = min(SCORE_ROWS, int(session.settings["batch_rows"]))
+    reader = input_reader(session, mv, relation, rows)
+    return P.predict_reader(mv, reader, threshold=threshold, score=score)
 
 
 # -- table functions ------------------------------------------------------------------------------
 
 
-def _ml_predict(session: Session, call: Call) -> pa.Table:
+@dataclass
+class Relation:
+    """What a table function hands DuckDB: `data`, read through the query select(name)."""
+
+    data: pa.Table
+    select: Callable[[str], str]
+
+
+def _ml_predict(session: Session, call: Call) -> Relation:
     mv = _model(session, call)
     if call.relation is None:
         raise E.ParseError("ML.PREDICT needs the rows to score: TABLE t or (query)")
-    return scored(session, mv, call.relation, _float_arg(call, "threshold", None))
+    threshold = _float_arg(call, "threshold", None)
+    table = scored(session, mv, call.relation, threshold, score=P.score_batch)
+    return Relation(table, lambda name: P.output_sql(mv, name))
 
 
 def _labelled(session: Session, mv: P.ModelVersion, call: Call) -> tuple[Any, Any, str]:
@@ -454,7 +478,7 @@ def _ml_forecast(session: Session, call: Call) -> pa.Table:
     return result
 
 
-TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table]] = {
+TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table | Relation]] = {
     "PREDICT": _ml_predict,
     "EVALUATE": _ml_evaluate,
     "CONFUSION_MATRIX": _ml_confusion_matrix,
@@ -531,10 +555,14 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             fname = tokens[i + 2].text.upper()
             close = _matching(tokens, i + 3, sql)
             call = _parse_call(sql, tokens, i, i + 3, close, fname)
-            table = TABLE_FUNCTIONS[fname](session, call)
+            result = TABLE_FUNCTIONS[fname](session, call)
             view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"
-            cur.register(view, table)
-            edits.append((call.start, call.end, view))
+            if isinstance(result, Relation):
+                cur.register(view, result.data)
+                edits.append((call.start, call.end, f"({result.select(view)})"))
+            else:
+                cur.register(view, result)
+                edits.append((call.start, call.end, view))
             i = close + 1
             continue
         if (
@@ -611,6 +639,12 @@ def predict_statement(ctx: Any, node: Any) -> Any:
         table = cluster.predict_into(session, mv, source, relation)
     if table is None:
         table = scored(session, mv, relation)
+        # written in batches of batch_rows, as the Ray path (lakesql.ml.cluster) writes them
+        if into is not None and table.num_rows:
+            rows = int(session.settings["batch_rows"])
+            table = pa.Table.from_batches(
+                table.combine_chunks().to_batches(max_chunksize=rows), schema=table.schema
+            )
     if into is None:
         return ctx.rows(table)
     wh = session.warehouse
