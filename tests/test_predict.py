@@ -400,3 +400,42 @@ def test_read_ahead_hands_over_errors_and_stops() -> None:
     import threading
 
     assert not any(t.name == "lakesql-read-ahead" for t in threading.enumerate())
+
+
+def test_ml_predict_over_registered_arrow_rows(wh: dict[str, Any]) -> None:
+    con, cur = wh["con"], wh["cur"]
+    con.register("cancer_mem", pa.Table.from_pandas(wh["frame"], preserve_index=False))
+    try:
+        query = "SELECT * FROM ML.PREDICT(MODEL c_xgboost, TABLE {}) ORDER BY id"
+        got = cur.execute(query.format("cancer_mem")).fetch_arrow_table()
+        assert got.equals(cur.execute(query.format("cancer")).fetch_arrow_table())
+        assert got.num_rows == len(wh["frame"])
+    finally:
+        con.unregister("cancer_mem")
+
+
+@pytest.mark.parametrize("name", ["c_xgboost", "reg"])
+def test_predict_reader_groups_rows_for_the_model(wh: dict[str, Any], name: str) -> None:
+    from lakesql.ml import predict
+
+    cur = wh["cur"]
+    mv = predict.load(cur.connection.session.warehouse, name)
+    table = (
+        cur.execute(f"SELECT * FROM {'diabetes' if name == 'reg' else 'cancer'} ORDER BY id")
+        .fetch_arrow_table()
+        .combine_chunks()
+    )
+    whole = table.to_batches()[0]
+    # an empty batch, batches that share a model call, one larger than a call's rows, a remainder
+    cuts = [(0, 100), (100, 0), (100, 30), (130, 260), (390, table.num_rows - 390)]
+    batches = [whole.slice(a, n) for a, n in cuts]
+    expected = predict.predict_batch(mv, whole)
+    for score in (predict.predict_batch, predict.score_batch):
+        reader = pa.RecordBatchReader.from_batches(table.schema, batches)
+        got = predict.predict_reader(mv, reader, score=score, model_rows=250)
+        assert [b.num_rows for b in got.to_batches()] == [100, 30, 260, table.num_rows - 390]
+        for column in expected.schema.names:
+            if column in got.column_names:
+                assert got.column(column).combine_chunks().equals(expected.column(column))
+        if score is predict.predict_batch:
+            assert got.column_names == expected.schema.names

@@ -114,8 +114,9 @@ def _float_arg(call: Call, name: str, default: float | None) -> float | None:
 # -- input relations ----------------------------------------------------------------------------
 
 
-# rows per batch scored: several batches, so that reading the next overlaps scoring this one
-SCORE_ROWS = 1 << 17
+# rows per batch scored: a few batches, so that reading the next overlaps scoring this one, yet
+# few calls of the model (each call of a multi-threaded model costs more on a busy machine)
+SCORE_ROWS = 1 << 18
 
 
 def input_reader(

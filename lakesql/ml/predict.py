@@ -47,7 +47,10 @@ class ModelVersion:
 
     def batch_values(self, batch: pa.RecordBatch) -> Any:
         """values() of an Arrow batch: the same numbers, with the matrix made from Arrow."""
-        X = self.prep.matrix(batch)
+        return self.matrix_values(self.prep.matrix(batch))
+
+    def matrix_values(self, X: Any) -> Any:
+        """values() of a matrix made by prep.matrix()."""
         if self.model.family == "sklearn":  # fitted on a frame: it checks the feature names
             import pandas as pd
 
@@ -130,13 +133,15 @@ PROB_PREFIX = "__lakesql_prob_"  # score_batch()'s column of the probability of 
 
 
 def _predicted(
-    mv: ModelVersion, batch: pa.RecordBatch, threshold: float | None
+    mv: ModelVersion, batch: pa.RecordBatch, threshold: float | None, values: Any
 ) -> tuple[pa.Array, Any]:
-    """(the predicted_<label> column, the values as float64) of a batch."""
+    """(the predicted_<label> column, the values as float64) of a batch, given its values or not."""
     import numpy as np
 
     n = batch.num_rows
-    if n:
+    if values is not None:
+        pass
+    elif n:
         values = mv.batch_values(batch)
     elif mv.task == "classification":
         values = np.zeros((0, max(1, len(mv.classes))))
@@ -164,12 +169,17 @@ def _check_names(mv: ModelVersion, names: list[str]) -> None:
 
 
 def predict_batch(
-    mv: ModelVersion, batch: pa.RecordBatch, *, threshold: float | None = None
+    mv: ModelVersion,
+    batch: pa.RecordBatch,
+    *,
+    threshold: float | None = None,
+    values: Any = None,
 ) -> pa.RecordBatch:
-    """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version."""
+    """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version
+    (`values`: the model's output for the batch, when already computed)."""
     import numpy as np
 
-    predicted, values = _predicted(mv, batch, threshold)
+    predicted, values = _predicted(mv, batch, threshold, values)
     n = batch.num_rows
     out_name = f"predicted_{mv.label}"
     arrays = [*batch.columns, predicted]
@@ -193,12 +203,16 @@ def predict_batch(
 
 
 def score_batch(
-    mv: ModelVersion, batch: pa.RecordBatch, *, threshold: float | None = None
+    mv: ModelVersion,
+    batch: pa.RecordBatch,
+    *,
+    threshold: float | None = None,
+    values: Any = None,
 ) -> pa.RecordBatch:
     """The input batch plus predicted_<label> and, for a classifier, the probability of each
     class i as float64 column PROB_PREFIX<i>: output_sql() makes predict_batch()'s columns of it
     (the constant and nested columns are cheaper to build in DuckDB than to hand over)."""
-    predicted, values = _predicted(mv, batch, threshold)
+    predicted, values = _predicted(mv, batch, threshold, values)
     arrays = [*batch.columns, predicted]
     names = [*batch.schema.names, f"predicted_{mv.label}"]
     if mv.task == "classification":
@@ -235,15 +249,57 @@ def predict_reader(
     *,
     threshold: float | None = None,
     score: Any = None,
+    model_rows: int = 1_000_000,
 ) -> pa.Table:
-    """Score every batch of `reader` (read ahead in a thread while the model runs); returns the
-    scored rows, made by `score` (default predict_batch)."""
+    """Score every batch of `reader`; returns the scored rows, made by `score` (default
+    predict_batch), in the reader's batches.
+
+    A thread reads the next batches while this one is prepared; the prepared rows go into one
+    matrix and the model is called once per `model_rows` rows (a call of a multi-threaded model
+    has a fixed cost, large on a busy machine).
+    """
+    import numpy as np
+
     fn = score or predict_batch
-    batches = [fn(mv, batch, threshold=threshold) for batch in read_ahead(reader)]
-    if not batches:
+    width = len(mv.prep.outputs)
+    matrix: Any = None
+    group: list[pa.RecordBatch] = []
+    filled = 0
+    out: list[pa.RecordBatch] = []
+
+    def flush() -> None:
+        nonlocal filled
+        if not group:
+            return
+        X = matrix[:filled] if filled < len(matrix) else matrix
+        values = mv.matrix_values(np.asfortranarray(X))
+        start = 0
+        for b in group:
+            out.append(fn(mv, b, threshold=threshold, values=values[start : start + b.num_rows]))
+            start += b.num_rows
+        group.clear()
+        filled = 0
+
+    for batch in read_ahead(reader):
+        n = batch.num_rows
+        if not n:
+            continue
+        if n > model_rows:  # a batch larger than a group: on its own
+            flush()
+            out.append(fn(mv, batch, threshold=threshold))
+            continue
+        if filled + n > model_rows:
+            flush()
+        if matrix is None:
+            matrix = np.empty((model_rows, width), dtype=np.float64, order="F")
+        mv.prep.matrix(batch, out=matrix[filled : filled + n])
+        group.append(batch)
+        filled += n
+    flush()
+    if not out:
         empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
         return pa.Table.from_batches([fn(mv, empty, threshold=threshold)])
-    return pa.Table.from_batches(batches)
+    return pa.Table.from_batches(out)
 
 
 def read_ahead(reader: pa.RecordBatchReader, depth: int = 2) -> Iterator[pa.RecordBatch]:

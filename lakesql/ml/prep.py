@@ -186,8 +186,9 @@ class Prep:
             return self._transform_into_matrix(df, outputs)
         return self._transform_columns(df)
 
-    def matrix(self, batch: Any) -> Any:
-        """transform() of a pyarrow RecordBatch, as a numpy float64 matrix (the same values).
+    def matrix(self, batch: Any, out: Any = None) -> Any:
+        """transform() of a pyarrow RecordBatch or Table, as a numpy float64 matrix (same values),
+        written into `out` (rows x outputs) when given, else into a new column-major matrix.
 
         Numeric columns are read from their Arrow buffers (no copy when they have no NULLs); the
         other columns, and batches whose names repeat, go through pandas as transform() does.
@@ -198,7 +199,11 @@ class Prep:
         names = batch.schema.names
         outputs = self.outputs
         if len(set(names)) != len(names) or len(set(outputs)) != len(outputs):
-            return self.transform(batch.to_pandas(split_blocks=True)).to_numpy()
+            X = self.transform(batch.to_pandas(split_blocks=True)).to_numpy()
+            if out is None:
+                return X
+            out[:] = X
+            return out
         missing = [c for c in self.inputs if c not in names]
         if missing:
             raise ProgrammingError(
@@ -206,7 +211,10 @@ class Prep:
                 hint="the model was trained on: " + ", ".join(self.inputs),
             )
         where = {name: i for i, name in enumerate(outputs)}
-        matrix = np.empty((batch.num_rows, len(outputs)), dtype=np.float64, order="F")
+        shape = (batch.num_rows, len(outputs))
+        matrix = np.empty(shape, dtype=np.float64, order="F") if out is None else out
+        if matrix.shape != shape:
+            raise ValueError(f"the matrix to fill is {matrix.shape}, not {shape}")
         for c in self.columns:
             array = batch.column(c["name"])
             kind = c["kind"]
@@ -217,7 +225,7 @@ class Prep:
                 values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
                 _standardise(values, c, matrix, where)
                 continue
-            frame = pa.RecordBatch.from_arrays([array], names=[c["name"]]).to_pandas()
+            frame = pa.table([array], names=[c["name"]]).to_pandas()
             single = Prep(self.label, self.task, self.classes, [c])
             part = single._transform_columns(frame)
             for name in c["outputs"]:
