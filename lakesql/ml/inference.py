@@ -3,7 +3,8 @@
 DuckDB has no Python table functions, so before a statement runs each ``ML.<NAME>(...)`` call is
 evaluated here: its input relation is run through the session (time travel and feature lookups
 included), streamed in Arrow batches through the model, and the result is registered on the
-statement's cursor as a view whose name replaces the call in the text. Scalar ``PREDICT(m, ...)``
+statement's cursor as a view whose name (ML.PREDICT: a subquery over it) replaces the call in the
+text. Scalar ``PREDICT(m, ...)``
 calls become calls of an Arrow-vectorized UDF registered for that model version.
 """
 

@@ -139,13 +139,11 @@ def _predicted(
     import numpy as np
 
     n = batch.num_rows
-    if values is not None:
-        pass
-    elif n:
+    if values is None and n:
         values = mv.batch_values(batch)
-    elif mv.task == "classification":
+    elif values is None and mv.task == "classification":
         values = np.zeros((0, max(1, len(mv.classes))))
-    else:
+    elif values is None:
         values = np.zeros(0)  # a 1-d column, as predict_values returns for regression
     values = np.asarray(values, dtype=np.float64)
     if mv.task != "classification":
