@@ -36,9 +36,10 @@ Steps (all offline):
        ``id < --udf-rows`` only and **extrapolated** to rows per second.
 
    ML.PREDICT's class-1 probabilities are checked against the direct call's (max abs difference).
-4. A breakdown of one ML.PREDICT call into its steps, each run on its own (scan to Arrow,
-   Prep.matrix, the model, predict_reader in all without the scan, the scored rows through
-   DuckDB's output query), and a table on stdout; ``benchmarks/results/predict.json``.
+4. A breakdown of one ML.PREDICT call into its steps, each run on its own, median of
+   ``--repeat`` runs (scan to Arrow, Prep.matrix, the model, predict_reader in all without the
+   scan, the scored rows through DuckDB's output query), and a table on stdout;
+   ``benchmarks/results/predict.json``.
 
 ``--before FILE`` copies the medians of an earlier run's JSON into this one (before/after a fix).
 """
@@ -220,7 +221,7 @@ def timed_cpu(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def breakdown(session: Any, mv: Any, table: str) -> dict[str, float]:
-    """ML.PREDICT's steps, each timed on its own (one run)."""
+    """ML.PREDICT's steps, each timed on its own (one run; the caller keeps medians)."""
     from lakesql.ml import inference
     from lakesql.ml import predict as P
 
@@ -338,7 +339,8 @@ def bench_model(
 
     con.unregister(mem)
     mv = P.load(con._live().warehouse, model)
-    parts = breakdown(con._live(), mv, table)
+    runs_parts = [breakdown(con._live(), mv, table) for _ in range(args.repeat)]
+    parts = {k: statistics.median(r[k] for r in runs_parts) for k in runs_parts[0]}
     return {
         "model": model,
         "family": native.family,
@@ -494,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         "sample_rows": args.sample_rows,
         "repeat": args.repeat,
         "udf_rows": args.udf_rows,
+        "breakdown_runs": args.repeat,
         "train_options": {"max_trials": args.max_trials, "time_budget": args.time_budget},
         "note": args.note,
         "load_average": {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2)},

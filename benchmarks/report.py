@@ -195,7 +195,8 @@ def predict(res: dict[str, Any]) -> str:
             else "."
         ),
         "",
-        "ML.PREDICT's steps, seconds (one run each):",
+        "ML.PREDICT's steps, seconds"
+        + (" (median of the runs):" if res.get("breakdown_runs", 1) > 1 else " (one run each):"),
         "",
     ]
     steps = list(res["models"][0].get("breakdown_s", {}))
@@ -216,6 +217,12 @@ def predict(res: dict[str, Any]) -> str:
             "",
             f"Before/after (before: {before.get('date')}"
             + (f", {before['note']}" if before.get("note") else "")
+            + (
+                f", load average {before['load_average'].get('start')} → "
+                f"{before['load_average'].get('end')}"
+                if before.get("load_average")
+                else ""
+            )
             + "), median seconds:",
             "",
             "| model | ML.PREDICT before | after | direct before | after | ML.PREDICT / direct before | after |",
