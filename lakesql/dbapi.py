@@ -53,9 +53,8 @@ class Connection:
 
         `data` is a pyarrow Table or RecordBatch, read in place (not copied), or a pandas DataFrame,
         converted to Arrow once; nothing is written to the warehouse. It stays until
-        :meth:`unregister` or :meth:`close`. As with
-        DuckDB's ``register``, `name` is a temporary view: a table created later under the same
-        name in schema main is hidden by it.
+        :meth:`unregister` or :meth:`close`. As with DuckDB's ``register``, `name` is a temporary
+        view: a table created later under the same name in schema main is hidden by it.
 
         Raises:
             ProgrammingError: `data` is of another type (a RecordBatchReader can be read only

@@ -4,8 +4,8 @@ DuckDB has no Python table functions, so before a statement runs each ``ML.<NAME
 evaluated here: its input relation is run through the session (time travel and feature lookups
 included), streamed in Arrow batches through the model, and the result is registered on the
 statement's cursor as a view whose name (ML.PREDICT: a subquery over it) replaces the call in the
-text. Scalar ``PREDICT(m, ...)``
-calls become calls of an Arrow-vectorized UDF registered for that model version.
+text. Scalar ``PREDICT(m, ...)`` calls become calls of an Arrow-vectorized UDF registered for that
+model version.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def _float_arg(call: Call, name: str, default: float | None) -> float | None:
 # -- input relations ----------------------------------------------------------------------------
 
 
-# rows per batch scored: a few batches, so that reading the next overlaps scoring this one, yet
-# few calls of the model (each call of a multi-threaded model costs more on a busy machine)
+# rows per batch read: several batches, so that reading the next overlaps preparing this one (the
+# model itself is called once per batch_rows rows: see predict.predict_reader)
 SCORE_ROWS = 1 << 18
 
 
@@ -179,9 +179,9 @@ def scored(
     score: Any = None,
 ) -> pa.Table:
     """The rows of `relation` scored by `score` (default predict.predict_batch)."""
-    rows = min(SCORE_ROWS, int(session.settings["batch_rows"]))
-    reader = input_reader(session, mv, relation, rows)
-    return P.predict_reader(mv, reader, threshold=threshold, score=score)
+    model_rows = int(session.settings["batch_rows"])
+    reader = input_reader(session, mv, relation, min(SCORE_ROWS, model_rows))
+    return P.predict_reader(mv, reader, threshold=threshold, score=score, model_rows=model_rows)
 
 
 # -- table functions ------------------------------------------------------------------------------
