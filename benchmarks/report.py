@@ -126,6 +126,7 @@ def generic(res: dict[str, Any]) -> str:
 
 _PREDICT_METHODS = [
     ("ml_predict", "ML.PREDICT"),
+    ("ml_predict_mem", "ML.PREDICT (in memory)"),
     ("direct", "direct (in memory)"),
     ("direct_scan", "direct + scan"),
     ("model_only", "booster alone"),
@@ -174,7 +175,17 @@ def predict(res: dict[str, Any]) -> str:
         "",
         f"\\* row UDF measured on {res['udf_rows']:,} rows and extrapolated.",
         "",
-        f"- ML.PREDICT / direct (in memory): min **{_r(s['min_ratio_vs_direct'])}** "
+    ]
+    if s.get("min_ratio_mem_vs_direct") is not None:
+        out.append(
+            f"- ML.PREDICT over the same in-memory Arrow data / direct: min "
+            f"**{_r(s['min_ratio_mem_vs_direct'])}** (target ≥ {s['target']}x: "
+            f"{'met' if s['meets_target_mem_vs_direct'] else 'missed'}); on CPU time "
+            f"{_r(s.get('min_cpu_ratio_mem_vs_direct'))}."
+        )
+    out += [
+        f"- ML.PREDICT over the Delta table / direct (in memory): min "
+        f"**{_r(s['min_ratio_vs_direct'])}** "
         f"(target ≥ {s['target']}x: {'met' if s['meets_target'] else 'missed'}); "
         f"on CPU time {_r(s.get('min_cpu_ratio_vs_direct'))}.",
         f"- ML.PREDICT / direct + scan of the same table: min **{_r(s['min_ratio_vs_direct_scan'])}**"
@@ -184,7 +195,8 @@ def predict(res: dict[str, Any]) -> str:
             else "."
         ),
         "",
-        "ML.PREDICT's steps, seconds (one run each):",
+        "ML.PREDICT's steps, seconds"
+        + (" (median of the runs):" if res.get("breakdown_runs", 1) > 1 else " (one run each):"),
         "",
     ]
     steps = list(res["models"][0].get("breakdown_s", {}))
@@ -205,6 +217,12 @@ def predict(res: dict[str, Any]) -> str:
             "",
             f"Before/after (before: {before.get('date')}"
             + (f", {before['note']}" if before.get("note") else "")
+            + (
+                f", load average {before['load_average'].get('start')} → "
+                f"{before['load_average'].get('end')}"
+                if before.get("load_average")
+                else ""
+            )
             + "), median seconds:",
             "",
             "| model | ML.PREDICT before | after | direct before | after | ML.PREDICT / direct before | after |",

@@ -48,6 +48,41 @@ class Connection:
         """Shortcut: a new cursor that has executed `sql`."""
         return self.cursor().execute(sql, parameters)
 
+    def register(self, name: str, data: Any) -> None:
+        """Make in-memory rows queryable as `name` in this connection's statements.
+
+        `data` is a pyarrow Table or RecordBatch, read in place (not copied), or a pandas DataFrame,
+        converted to Arrow once; nothing is written to the warehouse. It stays until
+        :meth:`unregister` or :meth:`close`. As with DuckDB's ``register``, `name` is a temporary
+        view: a table created later under the same name in schema main is hidden by it.
+
+        Raises:
+            ProgrammingError: `data` is of another type (a RecordBatchReader can be read only
+                once), or a table `name` exists in schema main.
+        """
+        session = self._live()
+        table = _as_table(data)
+        if not isinstance(name, str) or not name.strip():
+            raise E.ProgrammingError("the name to register must be a non-empty string")
+        if session.warehouse.exists(session.warehouse.ref(None, name)):
+            raise E.ProgrammingError(
+                f"table {name!r} exists: registering {name!r} would hide it",
+                hint="choose another name",
+            )
+        session.engine.register(name, table)
+        for cur in self._cursors:  # each cursor runs on its own DuckDB connection
+            if not cur._closed:
+                cur._duck.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        """Forget rows registered as `name` (nothing happens if there are none)."""
+        session = self._live()
+        if not session.engine.unregister(name):
+            return
+        for cur in self._cursors:
+            if not cur._closed:
+                cur._duck.unregister(name)
+
     def commit(self) -> None:
         """COMMIT the transactions its cursors opened with BEGIN (other statements committed
         when they ran)."""
@@ -89,6 +124,19 @@ class Connection:
     def __exit__(self, *exc: object) -> None:
         if self.session is not None:  # the block may have closed it already
             self.close()
+
+
+def _as_table(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if type(data).__name__ == "DataFrame" and type(data).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise E.ProgrammingError(
+        f"cannot register a {type(data).__name__}",
+        hint="register a pyarrow Table or RecordBatch, or a pandas DataFrame",
+    )
 
 
 class Cursor:

@@ -329,3 +329,30 @@ def test_connection_close_closes_its_cursors(con):
     with pytest.raises(lakesql.InterfaceError):
         cur.executemany("select ?", [(1,)])
     cur.close()  # closing a closed cursor is harmless
+
+
+def test_register_makes_in_memory_rows_queryable(con, cur):
+    import pandas as pd
+
+    before = con.cursor()  # made before register(): sees the rows too
+    cur.execute("insert into t values (1, 'a'), (2, 'b')")
+    con.register("mem", pa.table({"id": [2, 3], "x": [0.5, 1.5]}))
+    con.register("Frame", pd.DataFrame({"k": ["p", "q"]}))
+    assert before.execute("select id, x from mem order by id").fetchall() == [(2, 0.5), (3, 1.5)]
+    assert con.cursor().execute("select t.s, m.x from t join mem m using (id)").fetchall() == [
+        ("b", 0.5)
+    ]
+    assert cur.execute("select count(*) from frame").fetchone() == (2,)
+    # written to the warehouse only when asked
+    cur.execute("create table copied as select * from mem")
+    assert cur.execute("select sum(x) from copied").fetchone() == (2.0,)
+    assert not (con.session.warehouse.root / "main" / "mem").exists()
+    with pytest.raises(lakesql.ProgrammingError, match="exists"):
+        con.register("t", pa.table({"a": [1]}))
+    with pytest.raises(lakesql.ProgrammingError, match="RecordBatchReader"):
+        con.register("r", pa.table({"a": [1]}).to_reader())
+    con.unregister("MEM")
+    con.unregister("mem")  # nothing registered: nothing happens
+    for c in (before, cur, con.cursor()):
+        with pytest.raises(lakesql.UnknownObjectError):
+            c.execute("select * from mem")

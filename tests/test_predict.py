@@ -255,3 +255,193 @@ def test_every_ml_table_function_declares_its_arguments() -> None:
     from lakesql.ml import inference
 
     assert set(inference.SIGNATURES) == set(inference.TABLE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("family", [*FAMILIES, "reg"])
+def test_arrow_matrix_scores_bit_identical_to_the_pandas_path(
+    wh: dict[str, Any], family: str
+) -> None:
+    from lakesql.ml import predict
+
+    cur = wh["cur"]
+    name = "reg" if family == "reg" else f"c_{family}"
+    table = "diabetes" if family == "reg" else "cancer"
+    mv = predict.load(cur.connection.session.warehouse, name)
+    # NULLs in a float column, an integer column with NULLs and one without (cast from floats)
+    first, second = mv.prep.inputs[0], mv.prep.inputs[1]
+    batch = (
+        cur.execute(
+            f"SELECT * REPLACE (CASE WHEN id % 5 = 0 THEN NULL ELSE {first} END AS {first}, "
+            f"CASE WHEN id % 7 = 0 THEN NULL ELSE round({second} * 100)::BIGINT END AS {second}) "
+            f"FROM {table} ORDER BY id"
+        )
+        .fetch_arrow_table()
+        .combine_chunks()
+        .to_batches()[0]
+    )
+    frame = batch.to_pandas()
+    assert frame[first].isna().sum() > 0 and frame[second].isna().sum() > 0
+    expected_matrix = mv.prep.transform(frame).to_numpy()
+    np.testing.assert_array_equal(mv.prep.matrix(batch), expected_matrix)
+    if family in ("rf", "extra_tree"):  # their threads add the trees up in varying order
+        np.testing.assert_allclose(mv.batch_values(batch), mv.values(frame), rtol=0, atol=1e-15)
+    else:
+        np.testing.assert_array_equal(mv.batch_values(batch), mv.values(frame))
+    no_nulls = batch.set_column(
+        batch.schema.get_field_index(second),
+        second,
+        pa.array(np.arange(batch.num_rows, dtype=np.int32)),
+    )
+    np.testing.assert_array_equal(
+        mv.prep.matrix(no_nulls), mv.prep.transform(no_nulls.to_pandas()).to_numpy()
+    )
+
+
+def test_arrow_matrix_of_text_dates_and_booleans(tmp_path: Path) -> None:
+    from lakesql.ml import predict
+
+    con = lakesql.connect(str(tmp_path / "wh"))
+    cur = con.cursor()
+    cur.execute(
+        "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN 'a' WHEN i % 3 = 1 THEN 'b' ELSE NULL END AS kind, "
+        "DATE '2024-01-01' + i::INTEGER AS day, i % 2 = 0 AS even, (i % 7)::DOUBLE AS x, "
+        "(i % 3 = 0 OR i % 7 = 0) AS y FROM range(200) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML m PREDICT y FROM t OPTIONS (time_budget = 2, max_trials = 2, estimators = ['lgbm'], exclude = ['i'])"
+    )
+    mv = predict.load(con.session.warehouse, "m")
+    assert {c["kind"] for c in mv.prep.columns} == {"categorical", "datetime", "boolean", "numeric"}
+    batch = (
+        cur.execute("SELECT * FROM t UNION ALL SELECT 500, 'zzz', NULL, NULL, NULL, NULL")
+        .fetch_arrow_table()
+        .combine_chunks()
+        .to_batches()[0]
+    )
+    frame = batch.to_pandas()
+    np.testing.assert_array_equal(mv.prep.matrix(batch), mv.prep.transform(frame).to_numpy())
+    np.testing.assert_array_equal(mv.batch_values(batch), mv.values(frame))
+    con.close()
+
+
+def test_ml_predict_output_equals_predict_batch(tmp_path: Path) -> None:
+    """ML.PREDICT builds its nested and constant columns in DuckDB: the same table as PREDICT."""
+    from lakesql.ml import predict
+
+    con = lakesql.connect(str(tmp_path / "wh"), batch_rows=1000)
+    cur = con.cursor()
+    cur.execute(
+        "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN 'it''s' WHEN i % 3 = 1 THEN 'b' "
+        "ELSE 'c' END AS y, (i % 7)::DOUBLE + (i % 3) AS x, (i % 5)::DOUBLE AS z, "
+        "(i % 11)::DOUBLE AS r FROM range(3000) r(i)"
+    )
+    cur.execute(
+        "TRAIN AUTOML three PREDICT y FROM t OPTIONS (time_budget = 2, max_trials = 2, "
+        "estimators = ['lgbm'], exclude = ['i', 'r'])"
+    )
+    cur.execute(
+        "TRAIN AUTOML num PREDICT r FROM t OPTIONS (time_budget = 2, max_trials = 2, "
+        "estimators = ['xgboost'], exclude = ['i', 'y'])"
+    )
+    for model in ("three", "num"):
+        got = cur.execute(f"SELECT * FROM ML.PREDICT(MODEL {model}, TABLE t)").fetch_arrow_table()
+        expected = cur.execute(f"PREDICT {model} FROM t").fetch_arrow_table()
+        assert got.num_rows == 3000 and got.schema == expected.schema
+        assert got.sort_by("i").equals(expected.sort_by("i"))
+        mv = predict.load(con.session.warehouse, model)
+        batch = cur.execute("SELECT * FROM t").fetch_arrow_table().combine_chunks().to_batches()[0]
+        own = pa.Table.from_batches([predict.predict_batch(mv, batch)])
+        assert (
+            got.sort_by("i")
+            .column(f"predicted_{mv.label}")
+            .equals(own.sort_by("i").column(f"predicted_{mv.label}"))
+        )
+    probs = cur.execute(
+        "SELECT predicted_y_probs FROM ML.PREDICT(MODEL three, TABLE t) LIMIT 1"
+    ).fetchone()[0]
+    assert [p["label"] for p in probs] == ["b", "c", "it's"]
+    # empty input, a relation read twice (a CTE), CREATE TABLE AS
+    none = "(SELECT * FROM t WHERE i < 0)"
+    empty = cur.execute(f"SELECT * FROM ML.PREDICT(MODEL three, {none})").fetch_arrow_table()
+    assert empty.num_rows == 0
+    assert empty.schema == cur.execute(f"PREDICT three FROM {none}").fetch_arrow_table().schema
+    twice = cur.execute(
+        "WITH p AS (SELECT * FROM ML.PREDICT(MODEL three, TABLE t)) "
+        "SELECT count(*) FROM p a JOIN p b USING (i)"
+    ).fetchone()
+    assert twice == (3000,)
+    cur.execute("CREATE TABLE scored AS SELECT * FROM ML.PREDICT(MODEL three, TABLE t)")
+    stored = cur.execute("SELECT * FROM scored").fetch_arrow_table()
+    plain = cur.execute("PREDICT three FROM t").fetch_arrow_table()
+    assert stored.sort_by("i").to_pylist() == plain.sort_by("i").to_pylist()
+    with pytest.raises(lakesql.ProgrammingError, match="_model"):
+        cur.execute("SELECT * FROM ML.PREDICT(MODEL three, (SELECT *, 1 AS _model FROM t))")
+    con.close()
+
+
+def test_read_ahead_hands_over_errors_and_stops() -> None:
+    from lakesql.ml.predict import read_ahead
+
+    schema = pa.schema([("x", pa.int64())])
+
+    def failing() -> Any:
+        yield pa.record_batch([pa.array([1])], schema=schema)
+        raise ValueError("broken input")
+
+    reader = pa.RecordBatchReader.from_batches(schema, failing())
+    seen = []
+    with pytest.raises(ValueError, match="broken input"):
+        for b in read_ahead(reader):
+            seen.append(b.num_rows)
+    assert seen == [1]
+    endless = pa.RecordBatchReader.from_batches(
+        schema, (pa.record_batch([pa.array([i])], schema=schema) for i in range(10**9))
+    )
+    first = []
+    for b in read_ahead(endless):  # leaving early stops the reading thread
+        first.append(b.column(0)[0].as_py())
+        if len(first) == 3:
+            break
+    assert first == [0, 1, 2]
+    import threading
+
+    assert not any(t.name == "lakesql-read-ahead" for t in threading.enumerate())
+
+
+def test_ml_predict_over_registered_arrow_rows(wh: dict[str, Any]) -> None:
+    con, cur = wh["con"], wh["cur"]
+    con.register("cancer_mem", pa.Table.from_pandas(wh["frame"], preserve_index=False))
+    try:
+        query = "SELECT * FROM ML.PREDICT(MODEL c_xgboost, TABLE {}) ORDER BY id"
+        got = cur.execute(query.format("cancer_mem")).fetch_arrow_table()
+        assert got.equals(cur.execute(query.format("cancer")).fetch_arrow_table())
+        assert got.num_rows == len(wh["frame"])
+    finally:
+        con.unregister("cancer_mem")
+
+
+@pytest.mark.parametrize("name", ["c_xgboost", "reg"])
+def test_predict_reader_groups_rows_for_the_model(wh: dict[str, Any], name: str) -> None:
+    from lakesql.ml import predict
+
+    cur = wh["cur"]
+    mv = predict.load(cur.connection.session.warehouse, name)
+    table = (
+        cur.execute(f"SELECT * FROM {'diabetes' if name == 'reg' else 'cancer'} ORDER BY id")
+        .fetch_arrow_table()
+        .combine_chunks()
+    )
+    whole = table.to_batches()[0]
+    # an empty batch, batches that share a model call, one larger than a call's rows, a remainder
+    cuts = [(0, 100), (100, 0), (100, 30), (130, 260), (390, table.num_rows - 390)]
+    batches = [whole.slice(a, n) for a, n in cuts]
+    expected = predict.predict_batch(mv, whole)
+    for score in (predict.predict_batch, predict.score_batch):
+        reader = pa.RecordBatchReader.from_batches(table.schema, batches)
+        got = predict.predict_reader(mv, reader, score=score, model_rows=250)
+        assert [b.num_rows for b in got.to_batches()] == [100, 30, 260, table.num_rows - 390]
+        for column in expected.schema.names:
+            if column in got.column_names:
+                assert got.column(column).combine_chunks().equals(expected.column(column))
+        if score is predict.predict_batch:
+            assert got.column_names == expected.schema.names

@@ -175,6 +175,7 @@ class Engine:
         self.reader = reader if self.extension_loaded else "parquet"
         self.con.execute("CREATE SCHEMA IF NOT EXISTS __lakesql")
         self._udfs: set[str] = set()
+        self._registered: dict[str, pa.Table] = {}  # made visible on every new cursor
 
     def configure(self, setting: str, value: Any) -> None:
         """Apply lakesql setting `threads` or `memory_limit` to DuckDB (0 / None: DuckDB's default).
@@ -218,8 +219,28 @@ class Engine:
 
     # -- cursors -----------------------------------------------------------------------------
     def cursor(self) -> Any:
-        """A new DuckDB cursor (its own result set; same database)."""
-        return self.con.cursor()
+        """A new DuckDB cursor (its own result set; same database), with the registered tables."""
+        cur = self.con.cursor()
+        for name, table in list(self._registered.items()):
+            cur.register(name, table)
+        return cur
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make `table` readable (in place) as TEMP view `name` here and on cursors made later."""
+        with self._lock:
+            try:
+                self.con.register(name, table)
+            except duckdb.Error as e:
+                raise translate(e) from e
+            self._registered[name.lower()] = table  # DuckDB's names ignore case
+
+    def unregister(self, name: str) -> bool:
+        """Undo register(name); False when nothing is registered under `name`."""
+        with self._lock:
+            if self._registered.pop(name.lower(), None) is None:
+                return False
+            self.con.unregister(name)
+            return True
 
     def run(self, cur: Any, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """Execute `sql` on `cur`, translating DuckDB errors."""

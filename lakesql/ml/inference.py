@@ -3,8 +3,9 @@
 DuckDB has no Python table functions, so before a statement runs each ``ML.<NAME>(...)`` call is
 evaluated here: its input relation is run through the session (time travel and feature lookups
 included), streamed in Arrow batches through the model, and the result is registered on the
-statement's cursor as a view whose name replaces the call in the text. Scalar ``PREDICT(m, ...)``
-calls become calls of an Arrow-vectorized UDF registered for that model version.
+statement's cursor as a view whose name (ML.PREDICT: a subquery over it) replaces the call in the
+text. Scalar ``PREDICT(m, ...)`` calls become calls of an Arrow-vectorized UDF registered for that
+model version.
 """
 
 from __future__ import annotations
@@ -177,8 +178,16 @@ def _float_arg(call: Call, name: str, default: float | None) -> float | None:
 # -- input relations ----------------------------------------------------------------------------
 
 
-def input_reader(session: Session, mv: P.ModelVersion, relation: str) -> pa.RecordBatchReader:
-    """The rows to score, with the model's feature-table features looked up point-in-time."""
+# rows per batch read: several batches, so that reading the next overlaps preparing this one (the
+# model itself is called once per batch_rows rows: see predict.predict_reader)
+SCORE_ROWS = 1 << 18
+
+
+def input_reader(
+    session: Session, mv: P.ModelVersion, relation: str, batch_rows: int | None = None
+) -> pa.RecordBatchReader:
+    """The rows to score, with the model's feature-table features looked up point-in-time, in
+    batches of `batch_rows` (default: the batch_rows setting)."""
     from lakesql.features import store as features
 
     cur = session.engine.cursor()
@@ -203,7 +212,7 @@ def input_reader(session: Session, mv: P.ModelVersion, relation: str) -> pa.Reco
     result = session.execute(sql, cur=cur)
     if result.cursor is None:
         raise E.ProgrammingError("the input of the model returned no rows set")
-    reader = result.cursor.to_arrow_reader(session.settings["batch_rows"])
+    reader = result.cursor.to_arrow_reader(batch_rows or session.settings["batch_rows"])
     if drop:
         keep = [n for n in reader.schema.names if n not in drop]
 
@@ -226,19 +235,36 @@ def _batches(reader: pa.RecordBatchReader) -> Any:
 
 
 def scored(
-    session: Session, mv: P.ModelVersion, relation: str, threshold: float | None = None
+    session: Session,
+    mv: P.ModelVersion,
+    relation: str,
+    threshold: float | None = None,
+    score: Any = None,
 ) -> pa.Table:
-    return P.predict_reader(mv, input_reader(session, mv, relation), threshold=threshold)
+    """The rows of `relation` scored by `score` (default predict.predict_batch)."""
+    model_rows = int(session.settings["batch_rows"])
+    reader = input_reader(session, mv, relation, min(SCORE_ROWS, model_rows))
+    return P.predict_reader(mv, reader, threshold=threshold, score=score, model_rows=model_rows)
 
 
 # -- table functions ------------------------------------------------------------------------------
 
 
-def _ml_predict(session: Session, call: Call) -> pa.Table:
+@dataclass
+class Relation:
+    """What a table function hands DuckDB: `data`, read through the query select(name)."""
+
+    data: pa.Table
+    select: Callable[[str], str]
+
+
+def _ml_predict(session: Session, call: Call) -> Relation:
     mv = _model(session, call)
     if call.relation is None:
         raise E.ParseError("ML.PREDICT needs the rows to score: TABLE t or (query)")
-    return scored(session, mv, call.relation, _float_arg(call, "threshold", None))
+    threshold = _float_arg(call, "threshold", None)
+    table = scored(session, mv, call.relation, threshold, score=P.score_batch)
+    return Relation(table, lambda name: P.output_sql(mv, name))
 
 
 def _labelled(session: Session, mv: P.ModelVersion, call: Call) -> tuple[Any, Any, str]:
@@ -518,7 +544,7 @@ def _ml_forecast(session: Session, call: Call) -> pa.Table:
     return result
 
 
-TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table]] = {
+TABLE_FUNCTIONS: dict[str, Callable[[Session, Call], pa.Table | Relation]] = {
     "PREDICT": _ml_predict,
     "EVALUATE": _ml_evaluate,
     "CONFUSION_MATRIX": _ml_confusion_matrix,
@@ -603,10 +629,14 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             close = _matching(tokens, i + 3, sql, f"ML.{fname}")
             call = _parse_call(sql, tokens, i, i + 3, close, fname)
             _check_call(call)
-            table = TABLE_FUNCTIONS[fname](session, call)
+            result = TABLE_FUNCTIONS[fname](session, call)
             view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"
-            cur.register(view, table)
-            edits.append((call.start, call.end, view))
+            if isinstance(result, Relation):
+                cur.register(view, result.data)
+                edits.append((call.start, call.end, f"({result.select(view)})"))
+            else:
+                cur.register(view, result)
+                edits.append((call.start, call.end, view))
             i = close + 1
             continue
         if (
@@ -685,6 +715,12 @@ def predict_statement(ctx: Any, node: Any) -> Any:
         table = cluster.predict_into(session, mv, source, relation)
     if table is None:
         table = scored(session, mv, relation)
+        # written in batches of batch_rows, as the Ray path (lakesql.ml.cluster) writes them
+        if into is not None and table.num_rows:
+            rows = int(session.settings["batch_rows"])
+            table = pa.Table.from_batches(
+                table.combine_chunks().to_batches(max_chunksize=rows), schema=table.schema
+            )
     if into is None:
         return ctx.rows(table)
     wh = session.warehouse

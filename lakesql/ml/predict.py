@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,18 @@ class ModelVersion:
     def values(self, frame: Any) -> Any:
         """Class probabilities (classification) or predicted values, for a pandas frame."""
         return self.model.predict_values(self.prep.transform(frame))
+
+    def batch_values(self, batch: pa.RecordBatch) -> Any:
+        """values() of an Arrow batch: the same numbers, with the matrix made from Arrow."""
+        return self.matrix_values(self.prep.matrix(batch))
+
+    def matrix_values(self, X: Any) -> Any:
+        """values() of a matrix made by prep.matrix()."""
+        if self.model.family == "sklearn":  # fitted on a frame: it checks the feature names
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=self.prep.outputs, copy=False)
+        return self.model.predict_values(X)
 
 
 _CACHE: dict[tuple[str, str, int, str], ModelVersion] = {}
@@ -123,71 +136,213 @@ def _uniform_type(classes: list[Any]) -> bool:
     return kinds == {int} and all(-(2**63) <= c < 2**63 for c in classes)
 
 
-def predict_batch(
-    mv: ModelVersion, batch: pa.RecordBatch, *, threshold: float | None = None
-) -> pa.RecordBatch:
-    """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version."""
+PROB_PREFIX = "__lakesql_prob_"  # score_batch()'s column of the probability of class i
+
+
+def _predicted(
+    mv: ModelVersion, batch: pa.RecordBatch, threshold: float | None, values: Any
+) -> tuple[pa.Array, Any]:
+    """(the predicted_<label> column, the values as float64) of a batch, given its values or not."""
     import numpy as np
 
-    # one block per column: float columns without NULLs are not copied on their way to numpy
-    frame = batch.to_pandas(split_blocks=True)
-    if len(frame):
-        values = mv.values(frame)
-    elif mv.task == "classification":
-        values = np.zeros((0, max(1, len(mv.classes))))
-    else:
-        values = np.zeros(0)  # a 1-d column, as predict_values returns for regression
     n = batch.num_rows
-    arrays = list(batch.columns)
-    names = list(batch.schema.names)
+    if values is None and n:
+        values = mv.batch_values(batch)
+    elif values is None and mv.task == "classification":
+        values = np.zeros((0, max(1, len(mv.classes))))
+    elif values is None:
+        values = np.zeros(0)  # a 1-d column, as predict_values returns for regression
+    values = np.asarray(values, dtype=np.float64)
+    if mv.task != "classification":
+        return pa.array(values), values
+    classes = mv.classes
+    if threshold is not None:
+        if len(classes) != 2:
+            raise E.ProgrammingError("threshold applies to binary classification models only")
+        codes = (values[:, 1] >= threshold).astype(int)
+    else:
+        codes = np.argmax(values, axis=1) if n else np.zeros(0, dtype=int)
+    return _labels(classes, codes), values
+
+
+def _check_names(mv: ModelVersion, names: list[str]) -> None:
+    for reserved in (f"predicted_{mv.label}", "_model", "_model_version"):
+        if names.count(reserved) > 1:
+            raise E.ProgrammingError(
+                f"the input already has a column named {reserved!r}", hint="rename or exclude it"
+            )
+
+
+def predict_batch(
+    mv: ModelVersion,
+    batch: pa.RecordBatch,
+    *,
+    threshold: float | None = None,
+    values: Any = None,
+) -> pa.RecordBatch:
+    """The input batch plus predicted_<label>[, predicted_<label>_probs], _model, _model_version
+    (`values`: the model's output for the batch, when already computed)."""
+    import numpy as np
+
+    predicted, values = _predicted(mv, batch, threshold, values)
+    n = batch.num_rows
     out_name = f"predicted_{mv.label}"
+    arrays = [*batch.columns, predicted]
+    names = [*batch.schema.names, out_name]
     if mv.task == "classification":
-        classes = mv.classes
-        if threshold is not None:
-            if len(classes) != 2:
-                raise E.ProgrammingError("threshold applies to binary classification models only")
-            codes = (values[:, 1] >= threshold).astype(int)
-        else:
-            codes = np.argmax(values, axis=1) if n else np.zeros(0, dtype=int)
-        arrays.append(_labels(classes, codes))
-        names.append(out_name)
-        k = len(classes)
-        flat = pa.array(np.asarray(values, dtype=np.float64).reshape(-1))
-        class_names = pa.array([str(c) for c in classes], pa.string())
+        k = len(mv.classes)
+        class_names = pa.array([str(c) for c in mv.classes], pa.string())
         structs = pa.StructArray.from_arrays(
-            [class_names.take(np.tile(np.arange(k, dtype=np.int64), n)), flat],
+            [class_names.take(np.tile(np.arange(k, dtype=np.int64), n)), values.reshape(-1)],
             names=["label", "prob"],
         )
         offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
         arrays.append(pa.ListArray.from_arrays(offsets, structs))
         names.append(f"{out_name}_probs")
-    else:
-        arrays.append(pa.array(np.asarray(values, dtype=np.float64)))
-        names.append(out_name)
     arrays.append(pa.repeat(pa.scalar(mv.name, pa.string()), n))
     names.append("_model")
     arrays.append(pa.repeat(pa.scalar(mv.version, pa.int64()), n))
     names.append("_model_version")
-    for reserved in (out_name, "_model", "_model_version"):
-        if names.count(reserved) > 1:
-            raise E.ProgrammingError(
-                f"the input already has a column named {reserved!r}", hint="rename or exclude it"
-            )
+    _check_names(mv, names)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+def score_batch(
+    mv: ModelVersion,
+    batch: pa.RecordBatch,
+    *,
+    threshold: float | None = None,
+    values: Any = None,
+) -> pa.RecordBatch:
+    """The input batch plus predicted_<label> and, for a classifier, the probability of each
+    class i as float64 column PROB_PREFIX<i>: output_sql() makes predict_batch()'s columns of it
+    (the constant and nested columns are cheaper to build in DuckDB than to hand over)."""
+    predicted, values = _predicted(mv, batch, threshold, values)
+    arrays = [*batch.columns, predicted]
+    names = [*batch.schema.names, f"predicted_{mv.label}"]
+    if mv.task == "classification":
+        for i in range(values.shape[1]):
+            arrays.append(pa.array(values[:, i]))
+            names.append(f"{PROB_PREFIX}{i}")
+    _check_names(mv, [*names, "_model", "_model_version"])
+    if any(n.startswith(PROB_PREFIX) for n in batch.schema.names):
+        raise E.ProgrammingError(f"input column names cannot start with {PROB_PREFIX!r}")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def output_sql(mv: ModelVersion, relation: str) -> str:
+    """A query turning score_batch()'s rows in `relation` into predict_batch()'s columns."""
+    from lakesql.engine.duckdb import literal, quote
+
+    constants = f"{literal(mv.name)} AS _model, CAST({int(mv.version)} AS BIGINT) AS _model_version"
+    if mv.task != "classification":
+        return f"SELECT *, {constants} FROM {relation}"
+    probs = [quote(f"{PROB_PREFIX}{i}") for i in range(len(mv.classes))]
+    items = ", ".join(
+        f"{{'label': {literal(str(c))}, 'prob': {p}}}"
+        for c, p in zip(mv.classes, probs, strict=True)
+    )
+    name = quote(f"predicted_{mv.label}_probs")
+    return (
+        f"SELECT * EXCLUDE ({', '.join(probs)}), [{items}] AS {name}, {constants} FROM {relation}"
+    )
+
+
 def predict_reader(
-    mv: ModelVersion, reader: pa.RecordBatchReader, *, threshold: float | None = None
+    mv: ModelVersion,
+    reader: pa.RecordBatchReader,
+    *,
+    threshold: float | None = None,
+    score: Any = None,
+    model_rows: int = 1_000_000,
 ) -> pa.Table:
-    """Score every batch of `reader`; returns the scored rows."""
-    batches = []
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        batches.append(predict_batch(mv, batch, threshold=threshold))
-    if not batches:
+    """Score every batch of `reader`; returns the scored rows, made by `score` (default
+    predict_batch), in the reader's batches.
+
+    A thread reads the next batches while this one is prepared; the prepared rows go into one
+    matrix and the model is called once per `model_rows` rows (a call of a multi-threaded model
+    has a fixed cost, large on a busy machine).
+    """
+    import numpy as np
+
+    fn = score or predict_batch
+    width = len(mv.prep.outputs)
+    matrix: Any = None
+    group: list[pa.RecordBatch] = []
+    filled = 0
+    out: list[pa.RecordBatch] = []
+
+    def flush() -> None:
+        nonlocal filled
+        if not group:
+            return
+        X = matrix[:filled] if filled < len(matrix) else matrix
+        values = mv.matrix_values(np.asfortranarray(X))
+        start = 0
+        for b in group:
+            out.append(fn(mv, b, threshold=threshold, values=values[start : start + b.num_rows]))
+            start += b.num_rows
+        group.clear()
+        filled = 0
+
+    for batch in read_ahead(reader):
+        n = batch.num_rows
+        if not n:
+            continue
+        if n > model_rows:  # a batch larger than a group: on its own
+            flush()
+            out.append(fn(mv, batch, threshold=threshold))
+            continue
+        if filled + n > model_rows:
+            flush()
+        if matrix is None:
+            matrix = np.empty((model_rows, width), dtype=np.float64, order="F")
+        mv.prep.matrix(batch, out=matrix[filled : filled + n])
+        group.append(batch)
+        filled += n
+    flush()
+    if not out:
         empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
-        return pa.Table.from_batches([predict_batch(mv, empty, threshold=threshold)])
-    return pa.Table.from_batches(batches)
+        return pa.Table.from_batches([fn(mv, empty, threshold=threshold)])
+    return pa.Table.from_batches(out)
+
+
+def read_ahead(reader: pa.RecordBatchReader, depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches of `reader`, the next ones read by a thread while the caller uses this one
+    (reading a DuckDB result releases the GIL, as do numpy and the models)."""
+    import queue
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                q.put(batch)
+        except BaseException as e:  # handed to the caller
+            q.put(e)
+            return
+        q.put(done)
+
+    thread = threading.Thread(target=work, name="lakesql-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put() so the thread sees `stop`
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass

@@ -186,6 +186,52 @@ class Prep:
             return self._transform_into_matrix(df, outputs)
         return self._transform_columns(df)
 
+    def matrix(self, batch: Any, out: Any = None) -> Any:
+        """transform() of a pyarrow RecordBatch or Table, as a numpy float64 matrix (same values),
+        written into `out` (rows x outputs) when given, else into a new column-major matrix.
+
+        Numeric columns are read from their Arrow buffers (no copy when they have no NULLs); the
+        other columns, and batches whose names repeat, go through pandas as transform() does.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        names = batch.schema.names
+        outputs = self.outputs
+        if len(set(names)) != len(names) or len(set(outputs)) != len(outputs):
+            X = self.transform(batch.to_pandas(split_blocks=True)).to_numpy()
+            if out is None:
+                return X
+            out[:] = X
+            return out
+        missing = [c for c in self.inputs if c not in names]
+        if missing:
+            raise ProgrammingError(
+                f"input column(s) {', '.join(repr(m) for m in missing)} missing",
+                hint="the model was trained on: " + ", ".join(self.inputs),
+            )
+        where = {name: i for i, name in enumerate(outputs)}
+        shape = (batch.num_rows, len(outputs))
+        matrix = np.empty(shape, dtype=np.float64, order="F") if out is None else out
+        if matrix.shape != shape:
+            raise ValueError(f"the matrix to fill is {matrix.shape}, not {shape}")
+        for c in self.columns:
+            array = batch.column(c["name"])
+            kind = c["kind"]
+            if kind == "numeric" and (
+                pa.types.is_integer(array.type) or pa.types.is_floating(array.type)
+            ):
+                # NULLs become NaN, as in the float64 column pandas makes of them
+                values = array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+                _standardise(values, c, matrix, where)
+                continue
+            frame = pa.table([array], names=[c["name"]]).to_pandas()
+            single = Prep(self.label, self.task, self.classes, [c])
+            part = single._transform_columns(frame)
+            for name in c["outputs"]:
+                matrix[:, where[name]] = part[name].astype(np.float64).to_numpy()
+        return matrix
+
     def _transform_into_matrix(self, df: Any, outputs: list[str]) -> Any:
         """transform(), writing every feature straight into one float64 matrix (same values).
 
@@ -207,15 +253,7 @@ class Prep:
                 and isinstance(s.dtype, np.dtype)
                 and s.dtype.kind in "fiu"
             ):
-                values = s.to_numpy(dtype=np.float64)
-                col = matrix[:, where[c["name"]]]
-                np.subtract(values, c["mean"], out=col)
-                np.divide(col, c["std"], out=col)
-                missing = np.isnan(values)
-                if "missing_indicator" in c:
-                    matrix[:, where[f"{c['name']}__missing"]] = missing
-                if missing.any():  # (fill - mean) / std, the value pandas computes for a gap
-                    col[missing] = (c["fill"] - c["mean"]) / c["std"]
+                _standardise(s.to_numpy(dtype=np.float64), c, matrix, where)
                 continue
             single = Prep(self.label, self.task, self.classes, [c])
             part = single._transform_columns(df)
@@ -266,6 +304,20 @@ class Prep:
     def decode(self, codes: Any) -> list[Any]:
         assert self.classes is not None
         return [self.classes[int(i)] for i in codes]
+
+
+def _standardise(values: Any, c: dict[str, Any], matrix: Any, where: dict[str, int]) -> None:
+    """Write numeric column `c` of float64 `values` into its output column(s) of `matrix`."""
+    import numpy as np
+
+    col = matrix[:, where[c["name"]]]
+    np.subtract(values, c["mean"], out=col)
+    np.divide(col, c["std"], out=col)
+    missing = np.isnan(values)
+    if "missing_indicator" in c:
+        matrix[:, where[f"{c['name']}__missing"]] = missing
+    if missing.any():  # (fill - mean) / std, the value pandas computes for a gap
+        col[missing] = (c["fill"] - c["mean"]) / c["std"]
 
 
 def _jsonable(v: Any) -> Any:
