@@ -184,32 +184,37 @@ class _Progress:
         if self.enabled:
             self.stop.set()
             self.thread.join(timeout=2)
+            self._render()  # the final count, however short the search
             sys.stderr.write("\n")
             sys.stderr.flush()
 
     def _run(self) -> None:
+        self._render()
         while not self.stop.wait(0.5):
-            trials, best = 0, None
-            try:
-                for line in self.log.read_text().splitlines():
-                    rec = json.loads(line)
-                    if "validation_loss" in rec:
-                        trials += 1
-                        best = (
-                            rec["validation_loss"]
-                            if best is None
-                            else min(best, rec["validation_loss"])
-                        )
-            except (OSError, ValueError):
-                pass
-            elapsed = time.monotonic() - self.start
-            done = min(1.0, elapsed / self.budget) if self.budget else 0.0
-            bar = "#" * int(done * 30)
-            shown = "-" if best is None else f"{_metric_from_loss(self.metric, best):.4f}"
-            sys.stderr.write(
-                f"\rTRAIN [{bar:<30}] {trials} trials, best {self.metric} {shown}, {max(0.0, self.budget - elapsed):.0f}s left "
-            )
-            sys.stderr.flush()
+            self._render()
+
+    def _render(self) -> None:
+        trials, best = 0, None
+        try:
+            for line in self.log.read_text().splitlines():
+                rec = json.loads(line)
+                if "validation_loss" in rec:
+                    trials += 1
+                    best = (
+                        rec["validation_loss"]
+                        if best is None
+                        else min(best, rec["validation_loss"])
+                    )
+        except (OSError, ValueError):
+            pass
+        elapsed = time.monotonic() - self.start
+        done = min(1.0, elapsed / self.budget) if self.budget else 0.0
+        bar = "#" * int(done * 30)
+        shown = "-" if best is None else f"{_metric_from_loss(self.metric, best):.4f}"
+        sys.stderr.write(
+            f"\rTRAIN [{bar:<30}] {trials} trials, best {self.metric} {shown}, {max(0.0, self.budget - elapsed):.0f}s left "
+        )
+        sys.stderr.flush()
 
 
 @contextlib.contextmanager
@@ -314,57 +319,66 @@ def fit(
             f"possible leakage: feature {col!r} predicts {label!r} perfectly on the training rows"
         )
 
-    # One more candidate: scikit-learn's default HistGradientBoosting on the same validation set,
-    # fitted first so that its time comes out of the budget rather than on top of it.
-    baseline: dict[str, Any] | None = None
-    if opts["estimators"] is None or "histgb" in opts["estimators"]:
-        started = time.perf_counter()
-        base_est = backends.fit_trial(
-            backends.BASELINE, task, {}, X["train"], y["train"], n_jobs=1, seed=opts["seed"]
+    # The progress bar spans the default candidate and the search: the whole budget.
+    bar = contextlib.ExitStack()
+    bar.enter_context(_Progress(workdir / "flaml.log", time_budget, metric, progress))
+    try:
+        # One more candidate: scikit-learn's default HistGradientBoosting on the same validation set,
+        # fitted first so that its time comes out of the budget rather than on top of it.
+        baseline: dict[str, Any] | None = None
+        if opts["estimators"] is None or "histgb" in opts["estimators"]:
+            started = time.perf_counter()
+            base_est = backends.fit_trial(
+                backends.BASELINE, task, {}, X["train"], y["train"], n_jobs=1, seed=opts["seed"]
+            )
+            valid_scores = _scores(
+                task, y["valid"], _predict(base_est, task, X["valid"]), n_classes
+            )
+            baseline = {
+                "estimator": base_est,
+                "valid_loss": metrics.loss(metric, valid_scores[metric]),
+                "valid_metric": valid_scores[metric],
+                "train_seconds": time.perf_counter() - started,
+            }
+            # the search keeps at least half the budget
+            time_budget = max(time_budget / 2, time_budget - baseline["train_seconds"])
+
+        from flaml import AutoML
+
+        log = workdir / "flaml.log"
+        automl = AutoML()
+        n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+        settings: dict[str, Any] = dict(
+            task=task,
+            metric=flaml_metric,
+            time_budget=time_budget,
+            seed=opts["seed"],
+            estimator_list=learners(task, opts["estimators"]),
+            log_file_name=str(log),
+            log_type="all",
+            eval_method="holdout",
+            retrain_full=False,
+            verbose=0,
+            n_jobs=n_jobs,
+            sample=False,  # every trial on all training rows, so each one can be refit exactly
         )
-        valid_scores = _scores(task, y["valid"], _predict(base_est, task, X["valid"]), n_classes)
-        baseline = {
-            "estimator": base_est,
-            "valid_loss": metrics.loss(metric, valid_scores[metric]),
-            "valid_metric": valid_scores[metric],
-            "train_seconds": time.perf_counter() - started,
+        if opts["max_trials"]:
+            settings["max_iter"] = opts["max_trials"]
+        # Pin each randomised learner's seed in its search space, so the logged config refits exactly.
+        settings["custom_hp"] = {
+            learner: {"random_state": {"domain": opts["seed"]}}
+            for learner in settings["estimator_list"]
+            if learner in SEEDED_LEARNERS
         }
-        # the search keeps at least half the budget
-        time_budget = max(time_budget / 2, time_budget - baseline["train_seconds"])
+        search: Any = contextlib.nullcontext()
+        if cluster is not None:
+            from lakesql.ml import cluster as ray_cluster
 
-    from flaml import AutoML
-
-    log = workdir / "flaml.log"
-    automl = AutoML()
-    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
-    settings: dict[str, Any] = dict(
-        task=task,
-        metric=flaml_metric,
-        time_budget=time_budget,
-        seed=opts["seed"],
-        estimator_list=learners(task, opts["estimators"]),
-        log_file_name=str(log),
-        log_type="all",
-        eval_method="holdout",
-        retrain_full=False,
-        verbose=0,
-        n_jobs=n_jobs,
-        sample=False,  # every trial on all training rows, so each one can be refit exactly
-    )
-    if opts["max_trials"]:
-        settings["max_iter"] = opts["max_trials"]
-    # Pin each randomised learner's seed in its search space, so the logged config refits exactly.
-    settings["custom_hp"] = {
-        learner: {"random_state": {"domain": opts["seed"]}}
-        for learner in settings["estimator_list"]
-        if learner in SEEDED_LEARNERS
-    }
-    search: Any = contextlib.nullcontext()
-    if cluster is not None:
-        from lakesql.ml import cluster as ray_cluster
-
-        search = ray_cluster.search(cluster, settings, n_jobs=opts["n_jobs"])
-    with _Progress(log, time_budget, metric, progress), search:
+            search = ray_cluster.search(cluster, settings, n_jobs=opts["n_jobs"])
+    except BaseException:
+        bar.close()
+        raise
+    with bar, search:
         import warnings as _w
 
         with _w.catch_warnings(), _quiet_logger("flaml.automl"):
