@@ -59,6 +59,8 @@ class Session:
         # DuckDB cursors whose user ran PRAGMA enable_verification (kept alive: ids stay unique)
         self._verifying: dict[int, Any] = {}
         self._suspended: set[int] = set()  # of those, the ones running lakesql's own statements
+        # per cursor: the views the last statement's ML.* calls registered (inference.release)
+        self.ml_views: dict[int, list[str]] = {}
         self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
         self._load_udfs()
 
@@ -223,6 +225,7 @@ class Session:
         (parsed node, text) DuckDB should run as the user's statement."""
         original = ""
         upper = sql.upper()
+        inference.release(self, cur)
         if ("ML." in upper or "PREDICT" in upper) and not upper.lstrip().startswith(
             ("PREDICT ", "TRAIN ")
         ):

@@ -445,3 +445,25 @@ def test_predict_reader_groups_rows_for_the_model(wh: dict[str, Any], name: str)
                 assert got.column(column).combine_chunks().equals(expected.column(column))
         if score is predict.predict_batch:
             assert got.column_names == expected.schema.names
+
+
+def test_scored_rows_are_released_by_the_next_statement(wh: dict[str, Any]) -> None:
+    """A cursor keeps only the last statement's ML.* results; a view over them keeps its own."""
+    con = lakesql.connect(str(wh["path"]))
+    cur = con.cursor()
+
+    def registered() -> int:
+        (n,) = cur._duck.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE '__lakesql_ml_%'"
+        ).fetchone()
+        return int(n)
+
+    for _ in range(3):
+        cur.execute("SELECT count(*) FROM ML.PREDICT(MODEL c_lgbm, TABLE cancer)")
+        assert cur.fetchone() == (569,)
+    assert registered() == 1
+    cur.execute("CREATE TEMP VIEW kept AS SELECT * FROM ML.PREDICT(MODEL c_lgbm, TABLE cancer)")
+    cur.execute("SELECT 1").fetchall()
+    assert registered() == 1  # the view's scored rows stay; the SELECT's are gone
+    assert cur.execute("SELECT count(*) FROM kept").fetchone() == (569,)
+    con.close()

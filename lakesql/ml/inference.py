@@ -10,6 +10,7 @@ model version.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -608,6 +609,17 @@ def _fixed_arity(impl: Callable[[list[pa.Array]], pa.Array], n: int) -> Callable
     return fn
 
 
+def release(session: Session, cur: Any) -> None:
+    """Drop the views the previous statement's ML.* calls registered on `cur`.
+
+    A new statement on a cursor replaces its pending result, so the scored rows of the previous
+    one are no longer needed; without this a shell holds every scored table until it exits. Views
+    behind a `CREATE VIEW` are never recorded, so they live as long as the cursor.
+    """
+    for view in session.ml_views.pop(id(cur), []):
+        cur.unregister(view)
+
+
 def expand(session: Session, cur: Any, sql: str) -> str:
     """Evaluate every ML.<NAME>(...) call and scalar PREDICT(...) in `sql`; returns the new text."""
     upper = sql.upper()
@@ -615,6 +627,8 @@ def expand(session: Session, cur: Any, sql: str) -> str:
         return sql
     tokens = LakeSQL().tokenize(sql)
     edits: list[tuple[int, int, str]] = []
+    # a view defined over the calls needs their views for as long as the cursor lives
+    keep = bool(re.match(r"\s*CREATE\s+(OR\s+REPLACE\s+)?(TEMP\w*\s+)?VIEW\b", sql, re.I))
     i = 0
     while i < len(tokens):
         t = tokens[i]
@@ -631,6 +645,8 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             _check_call(call)
             result = TABLE_FUNCTIONS[fname](session, call)
             view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"
+            if not keep:
+                session.ml_views.setdefault(id(cur), []).append(view)
             if isinstance(result, Relation):
                 cur.register(view, result.data)
                 edits.append((call.start, call.end, f"({result.select(view)})"))
