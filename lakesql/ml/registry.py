@@ -72,14 +72,17 @@ def staging(wh: Warehouse, model: str) -> Iterator[Path]:
     :func:`publish` renamed it into place.
     """
     base = models_root(wh) / validate_name(model, "model name")
-    with locked(wh):  # not while another TRAIN removes the empty model folder
+    # Created and locked under the registry lock, so VACUUM never sees it unlocked; not while
+    # another TRAIN removes the empty model folder either.
+    with locked(wh):
         base.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+        live = open(path / _LIVE, "a+")  # held until the block ends
+        fcntl.flock(live, fcntl.LOCK_EX)
     try:
-        with open(path / _LIVE, "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield path
+        yield path
     finally:  # published: renamed away; otherwise nothing of it is kept
+        live.close()
         shutil.rmtree(path, ignore_errors=True)
         with locked(wh):
             if get_model(wh, model) is None and base.is_dir() and not any(base.iterdir()):
