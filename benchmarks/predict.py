@@ -51,7 +51,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -62,6 +61,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from machine import machine_info, versions  # benchmarks/machine.py (run as scripts)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -369,42 +369,6 @@ def bench_model(
 # -- report ------------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    cpu, mem = platform.processor() or "", None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = round(int(line.split()[1]) / 1024 / 1024, 1)
-                break
-    except OSError:
-        pass
-    return {
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "cpu": cpu,
-        "memory_gb": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    out = {}
-    for lib in ("lakesql", "duckdb", "pyarrow", "pandas", "numpy", "xgboost-cpu", "lightgbm"):
-        try:
-            out[lib] = version(lib)
-        except Exception:
-            pass
-    return out
-
-
 METHODS = [
     "ml_predict",
     "ml_predict_mem",
@@ -491,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "predict",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "versions": versions(),
+        "versions": versions(
+            "lakesql", "duckdb", "pyarrow", "pandas", "numpy", "xgboost-cpu", "lightgbm"
+        ),
         "rows": args.rows,
         "sample_rows": args.sample_rows,
         "repeat": args.repeat,
