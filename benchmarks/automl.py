@@ -184,25 +184,17 @@ def instrument() -> None:
 
 
 def prepared(df: pd.DataFrame, label: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """The split and matrices TRAIN AUTOML builds (same steps as lakesql.ml.automl.fit)."""
+    """The split and matrices TRAIN AUTOML builds (lakesql.ml.automl.prepare, as fit calls it)."""
     from lakesql.ml import automl
     from lakesql.ml.prep import Prep
 
-    task = opts["task"]
     df = df[df[label].notna()].reset_index(drop=True)
-    prep = Prep(label=label, task=task)
+    prep = Prep(label=label, task=opts["task"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if task == "classification":
-            prep.fit_label(df[label], opts["pos_label"])
-        else:
-            df[label] = df[label].astype("float64")
-        split = automl.make_split(df, task, label, opts)
-        prep.fit(df.iloc[split.train], exclude=list(opts["exclude"]))
-    parts = ("train", "valid", "test")
-    X = {k: prep.transform(df.iloc[getattr(split, k)]) for k in parts}
-    y = {k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in parts}
-    return {"prep": prep, "split": split, "X": X, "y": y, "n_classes": len(prep.classes or [])}
+        out = automl.prepare(df, prep, opts)
+    n_classes = len(prep.classes or [])
+    return {"prep": prep, "split": out.split, "X": out.X, "y": out.y, "n_classes": n_classes}
 
 
 def scores(task: str, y: Any, values: Any, n_classes: int) -> dict[str, float]:

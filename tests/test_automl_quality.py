@@ -49,27 +49,15 @@ def _frame(name: str) -> Any:
 
 
 def _prepared(df: Any, label: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """The split and matrices TRAIN AUTOML builds (the steps of lakesql.ml.automl.fit)."""
+    """The split and matrices TRAIN AUTOML builds (lakesql.ml.automl.prepare, as fit calls it)."""
     from lakesql.ml import automl
     from lakesql.ml.prep import Prep
 
-    task = opts["task"]
-    prep = Prep(label=label, task=task)
+    prep = Prep(label=label, task=opts["task"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if task == "classification":
-            prep.fit_label(df[label], opts["pos_label"])
-        else:
-            df[label] = df[label].astype("float64")
-        split = automl.make_split(df, task, label, opts)
-        prep.fit(df.iloc[split.train], exclude=list(opts["exclude"]))
-    parts = ("train", "valid", "test")
-    return {
-        "split": split,
-        "n_classes": len(prep.classes or []),
-        "X": {k: prep.transform(df.iloc[getattr(split, k)]) for k in parts},
-        "y": {k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in parts},
-    }
+        out = automl.prepare(df, prep, opts)
+    return {"split": out.split, "n_classes": len(prep.classes or []), "X": out.X, "y": out.y}
 
 
 def _score(task: str, metric: str, y: Any, values: Any, n_classes: int) -> float:

@@ -156,6 +156,41 @@ def make_split(df: Any, task: str, label: str, opts: dict[str, Any]) -> Split:
     )
 
 
+@dataclass
+class Prepared:
+    """The split and the prepared matrices of each part (train, valid, test)."""
+
+    split: Split
+    X: dict[str, Any]
+    y: dict[str, Any]
+
+
+def prepare(df: Any, prep: Prep, opts: dict[str, Any]) -> Prepared:
+    """Encode the label, split, fit `prep` on the training rows and prepare every part.
+
+    The one path from rows to matrices: TRAIN searches on it, RETRAIN ... REPRODUCE refits on it.
+    A regression label is cast to float64 in `df`.
+    """
+    label, task = prep.label, prep.task
+    if task == "classification":
+        prep.fit_label(df[label], opts["pos_label"])
+    else:
+        df[label] = df[label].astype("float64")
+    split = make_split(df, task, label, opts)
+    exclude = list(opts["exclude"]) + [
+        c
+        for c in (opts["split_column"], opts["time_column"] if opts["split"] == "column" else None)
+        if c
+    ]
+    prep.fit(df.iloc[split.train], exclude=exclude)
+    parts = ("train", "valid", "test")
+    return Prepared(
+        split,
+        {k: prep.transform(df.iloc[getattr(split, k)]) for k in parts},
+        {k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in parts},
+    )
+
+
 def _scores(task: str, y: Any, values: Any, n_classes: int) -> dict[str, float]:
     if task == "classification":
         return metrics.classification_metrics(y, values, n_classes)
@@ -283,31 +318,15 @@ def fit(
     prep = Prep(label=label, task=task)
     for w in warn:
         prep.warn(w)
-    if task == "classification":
-        prep.fit_label(df[label], opts["pos_label"])
-        n_classes = len(prep.classes or [])
-        if n_classes > 2 and metric == "roc_auc":
-            flaml_metric = "roc_auc_ovr"
-        elif n_classes > 2 and metric == "f1":
-            flaml_metric = "macro_f1"
-        else:
-            flaml_metric = _FLAML_METRIC[metric]
+    prepared = prepare(df, prep, opts)
+    split, X, y = prepared.split, prepared.X, prepared.y
+    n_classes = len(prep.classes or [])
+    if n_classes > 2 and metric == "roc_auc":
+        flaml_metric = "roc_auc_ovr"
+    elif n_classes > 2 and metric == "f1":
+        flaml_metric = "macro_f1"
     else:
-        n_classes = 0
         flaml_metric = _FLAML_METRIC[metric]
-        df[label] = df[label].astype("float64")
-    split = make_split(df, task, label, opts)
-    exclude = list(opts["exclude"]) + [
-        c
-        for c in (opts["split_column"], opts["time_column"] if opts["split"] == "column" else None)
-        if c
-    ]
-    train_df = df.iloc[split.train]
-    prep.fit(train_df, exclude=exclude)
-    X = {k: prep.transform(df.iloc[getattr(split, k)]) for k in ("train", "valid", "test")}
-    y = {
-        k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in ("train", "valid", "test")
-    }
     if task == "classification":
         for k in ("train", "valid"):
             if len(np.unique(y[k])) < 2:
@@ -487,21 +506,8 @@ def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     nulls = int(df[label].isna().sum())
     if nulls:
         df = df[df[label].notna()].reset_index(drop=True)
-    if task == "classification":
-        prep.fit_label(df[label], opts["pos_label"])
-    else:
-        df[label] = df[label].astype("float64")
-    split = make_split(df, task, label, opts)
-    exclude = list(opts["exclude"]) + [
-        c
-        for c in (opts["split_column"], opts["time_column"] if opts["split"] == "column" else None)
-        if c
-    ]
-    prep.fit(df.iloc[split.train], exclude=exclude)
-    X = {k: prep.transform(df.iloc[getattr(split, k)]) for k in ("train", "valid", "test")}
-    y = {
-        k: prep.encode_label(df[label].iloc[getattr(split, k)]) for k in ("train", "valid", "test")
-    }
+    prepared = prepare(df, prep, opts)
+    split, X, y = prepared.split, prepared.X, prepared.y
     best = dict(version_doc["best_trial"])
     n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
     estimator = backends.fit_trial(
