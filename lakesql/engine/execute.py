@@ -193,6 +193,19 @@ def _stored(ctx: Context, snap: delta.Snapshot, stage: str) -> str:
     return ctx.engine.storage_select(snap.schema, stage)
 
 
+def _as_query_text(ctx: Context, query: exp.Expr, columns: list[Column]) -> str:
+    """The SELECT of `CREATE TABLE t (cols) AS query` as written, cast to the declared columns."""
+    start, end = query.meta.get(SPAN, (None, None))
+    text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
+    if columns:
+        aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
+        casts = ", ".join(
+            f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
+        )
+        text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+    return text
+
+
 def _stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
     rows = ctx.session.settings["batch_rows"]
     return guard_stream(ctx.run(sql, params).to_arrow_reader(rows))
@@ -316,14 +329,7 @@ def _create(ctx: Context, node: exp.Create) -> Result | None:
                     ref.path, schema, partition_by=partition_by, comment=comment, sql=ctx.statement
                 )
         else:
-            start, end = query.meta.get(SPAN, (None, None))
-            text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
-            if columns:
-                aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
-                casts = ", ".join(
-                    f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
-                )
-                text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+            text = _as_query_text(ctx, query, columns)
             schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
             if ctx.engine.converts(schema):
                 text = ctx.engine.storage_select(schema, f"({text}) AS __q")
@@ -1284,14 +1290,7 @@ def _create_in_transaction(ctx: Context, tx: Transaction, node: exp.Create) -> R
         schema = _empty_schema(ctx, columns, declared)
         _create_stage(ctx, schema, name)
     else:
-        start, end = query.meta.get(SPAN, (None, None))
-        text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
-        if columns:
-            aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
-            casts = ", ".join(
-                f"CAST(__c{i} AS {t}) AS {quote(n)}" for i, (n, t, _, _) in enumerate(columns)
-            )
-            text = f"SELECT {casts} FROM ({text}) AS __q({aliases})"
+        text = _as_query_text(ctx, query, columns)
         schema = ctx.engine.storage_schema(ctx.engine.describe(ctx.cur, text, ctx.params))
         if columns:
             schema = pa.schema(
