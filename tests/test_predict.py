@@ -416,8 +416,18 @@ def test_ml_predict_over_registered_arrow_rows(wh: dict[str, Any]) -> None:
         got = cur.execute(query.format("cancer_mem")).fetch_arrow_table()
         assert got.equals(cur.execute(query.format("cancer")).fetch_arrow_table())
         assert got.num_rows == len(wh["frame"])
+        # the registered rows are read in place; DuckDB's names ignore case, quoted or not
+        again = cur.execute(query.format('"CANCER_MEM"')).fetch_arrow_table()
+        assert again.equals(got)
+        con.register("cancer_part", pa.Table.from_pandas(wh["frame"].drop(columns=["mean_radius"])))
+        with pytest.raises(lakesql.ProgrammingError, match="'mean_radius' missing"):
+            cur.execute(query.format("cancer_part"))
+        import threading
+
+        assert not any(t.name.startswith("lakesql-prep") for t in threading.enumerate())
     finally:
         con.unregister("cancer_mem")
+        con.unregister("cancer_part")
 
 
 @pytest.mark.parametrize("name", ["c_xgboost", "reg"])

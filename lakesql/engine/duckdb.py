@@ -234,6 +234,11 @@ class Engine:
                 raise translate(e) from e
             self._registered[name.lower()] = table  # DuckDB's names ignore case
 
+    def registered(self, name: str) -> pa.Table | None:
+        """The rows registered as `name` (DuckDB's names ignore case), or None."""
+        with self._lock:
+            return self._registered.get(name.lower())
+
     def unregister(self, name: str) -> bool:
         """Undo register(name); False when nothing is registered under `name`."""
         with self._lock:

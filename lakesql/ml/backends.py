@@ -83,7 +83,10 @@ class Loaded:
         if self.family == "lightgbm":
             out = self.model.predict(X.to_numpy() if hasattr(X, "to_numpy") else X)
             if self.task == "classification" and self.n_classes == 2:
-                out = np.column_stack([1 - out, out])
+                p1 = out
+                out = np.empty((len(p1), 2), order="F")  # column-major: columns copy-free
+                np.subtract(1.0, p1, out=out[:, 0])
+                out[:, 1] = p1
             return out
         if self.task == "classification":
             return self.model.predict_proba(X)

@@ -182,6 +182,7 @@ def _float_arg(call: Call, name: str, default: float | None) -> float | None:
 # rows per batch read: several batches, so that reading the next overlaps preparing this one (the
 # model itself is called once per batch_rows rows: see predict.predict_reader)
 SCORE_ROWS = 1 << 18
+_IDENT = re.compile(r'\s*("?)([A-Za-z_]\w*)\1\s*')  # TABLE name, bare or quoted
 
 
 def input_reader(
@@ -191,9 +192,14 @@ def input_reader(
     batches of `batch_rows` (default: the batch_rows setting)."""
     from lakesql.features import store as features
 
+    tables = mv.doc.get("feature_tables") or []
+    rows = batch_rows or session.settings["batch_rows"]
+    name = _IDENT.fullmatch(relation)
+    registered = session.engine.registered(name.group(2)) if name and not tables else None
+    if registered is not None:  # rows already in memory: read in place, not through DuckDB
+        return registered.to_reader(rows)
     cur = session.engine.cursor()
     sql = f"SELECT * FROM {relation}"
-    tables = mv.doc.get("feature_tables") or []
     drop: list[str] = []
     if tables:
         described = session.execute(f"DESCRIBE {sql}", cur=cur).cursor
@@ -213,7 +219,7 @@ def input_reader(
     result = session.execute(sql, cur=cur)
     if result.cursor is None:
         raise E.ProgrammingError("the input of the model returned no rows set")
-    reader = result.cursor.to_arrow_reader(batch_rows or session.settings["batch_rows"])
+    reader = result.cursor.to_arrow_reader(rows)
     if drop:
         keep = [n for n in reader.schema.names if n not in drop]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +138,7 @@ def _uniform_type(classes: list[Any]) -> bool:
     return kinds == {int} and all(-(2**63) <= c < 2**63 for c in classes)
 
 
+PREP_THREADS = min(4, os.cpu_count() or 1)  # threads preparing batches (numpy frees the GIL)
 PROB_PREFIX = "__lakesql_prob_"  # score_batch()'s column of the probability of class i
 
 
@@ -161,8 +164,19 @@ def _predicted(
             raise E.ProgrammingError("threshold applies to binary classification models only")
         codes = (values[:, 1] >= threshold).astype(int)
     else:
-        codes = np.argmax(values, axis=1) if n else np.zeros(0, dtype=int)
+        codes = _argmax_rows(values) if n else np.zeros(0, dtype=int)
     return _labels(classes, codes), values
+
+
+def _argmax_rows(values: Any) -> Any:
+    """np.argmax(values, axis=1); for two classes a comparison, 5x faster, with the same answer
+    on ties (the first class) and NaNs (the first NaN)."""
+    import numpy as np
+
+    if values.shape[1] != 2:
+        return np.argmax(values, axis=1)
+    a, b = values[:, 0], values[:, 1]
+    return ((b > a) | (np.isnan(b) & ~np.isnan(a))).astype(np.int64)
 
 
 def _check_names(mv: ModelVersion, names: list[str]) -> None:
@@ -259,9 +273,9 @@ def predict_reader(
     """Score every batch of `reader`; returns the scored rows, made by `score` (default
     predict_batch), in the reader's batches.
 
-    A thread reads the next batches while this one is prepared; the prepared rows go into one
-    matrix and the model is called once per `model_rows` rows (a call of a multi-threaded model
-    has a fixed cost, large on a busy machine).
+    A thread reads the next batches while up to PREP_THREADS threads prepare the ones read, each
+    into its rows of one matrix; the model is called once per `model_rows` rows (a call of a
+    multi-threaded model has a fixed cost, large on a busy machine).
     """
     import numpy as np
 
@@ -269,15 +283,22 @@ def predict_reader(
     width = len(mv.prep.outputs)
     matrix: Any = None
     group: list[pa.RecordBatch] = []
+    pending: list[Future[Any]] = []
     filled = 0
     out: list[pa.RecordBatch] = []
+    workers = ThreadPoolExecutor(PREP_THREADS, thread_name_prefix="lakesql-prep")
 
     def flush() -> None:
         nonlocal filled
+        for job in pending:  # the group's rows are all in the matrix
+            job.result()
+        pending.clear()
         if not group:
             return
         X = matrix[:filled] if filled < len(matrix) else matrix
-        values = mv.matrix_values(np.asfortranarray(X))
+        # float64 and column-major once for the group: each batch's slice of a column is then
+        # handed to Arrow without a copy
+        values = np.asarray(mv.matrix_values(np.asfortranarray(X)), dtype=np.float64, order="F")
         start = 0
         for b in group:
             out.append(fn(mv, b, threshold=threshold, values=values[start : start + b.num_rows]))
@@ -285,29 +306,37 @@ def predict_reader(
         group.clear()
         filled = 0
 
-    for batch in read_ahead(reader):
-        n = batch.num_rows
-        if not n:
-            continue
-        if n > model_rows:  # a batch larger than a group: on its own
-            flush()
-            out.append(fn(mv, batch, threshold=threshold))
-            continue
-        if filled + n > model_rows:
-            flush()
-        if matrix is None:
-            matrix = np.empty((model_rows, width), dtype=np.float64, order="F")
-        mv.prep.matrix(batch, out=matrix[filled : filled + n])
-        group.append(batch)
-        filled += n
-    flush()
+    batches = read_ahead(reader)
+    following = next(batches, None)
+    try:
+        while following is not None:
+            batch, following = following, next(batches, None)
+            n = batch.num_rows
+            if not n:
+                continue
+            if n > model_rows:  # a batch larger than a group: on its own
+                flush()
+                out.append(fn(mv, batch, threshold=threshold))
+                continue
+            if filled + n > model_rows:
+                flush()
+            if matrix is None:  # as many rows as a model call takes, or as the rows left
+                rows = model_rows if following is not None else n
+                matrix = np.empty((rows, width), dtype=np.float64, order="F")
+            pending.append(workers.submit(mv.prep.matrix, batch, matrix[filled : filled + n]))
+            group.append(batch)
+            filled += n
+        flush()
+    finally:
+        batches.close()  # stops the reading thread when leaving early
+        workers.shutdown(wait=True, cancel_futures=True)
     if not out:
         empty = pa.RecordBatch.from_pylist([], schema=reader.schema)
         return pa.Table.from_batches([fn(mv, empty, threshold=threshold)])
     return pa.Table.from_batches(out)
 
 
-def read_ahead(reader: pa.RecordBatchReader, depth: int = 2) -> Iterator[pa.RecordBatch]:
+def read_ahead(reader: pa.RecordBatchReader, depth: int = 2) -> Generator[pa.RecordBatch]:
     """The batches of `reader`, the next ones read by a thread while the caller uses this one
     (reading a DuckDB result releases the GIL, as do numpy and the models)."""
     import queue
