@@ -21,8 +21,14 @@ from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
 from lakesql.dialect.dialect import is_own_statement_text, parse_statement
 from lakesql.engine import execute as transaction
-from lakesql.engine.duckdb import Engine
-from lakesql.engine.execute import Context, Result, execute_node, rewrite_time_travel
+from lakesql.engine.duckdb import Engine, rowid_view_name
+from lakesql.engine.execute import (
+    Context,
+    Result,
+    execute_node,
+    rewrite_for_duckdb,
+    rewrite_time_travel,
+)
 from lakesql.features import store as features
 from lakesql.ml import inference, registry
 from lakesql.script import Statement, split_statements
@@ -59,9 +65,11 @@ class Session:
         # DuckDB cursors whose user ran PRAGMA enable_verification (kept alive: ids stay unique)
         self._verifying: dict[int, Any] = {}
         self._suspended: set[int] = set()  # of those, the ones running lakesql's own statements
+        self.unoptimized: set[int] = set()  # DuckDB cursors whose user ran PRAGMA disable_optimizer
         # per cursor: the views the last statement's ML.* calls registered (inference.release)
         self.ml_views: dict[int, list[str]] = {}
         self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
+        self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -86,15 +94,45 @@ class Session:
                     except E.UnknownObjectError:  # created but not yet committed
                         continue
                     self.engine.define_view(schema, name, snap)
+                    if key in self._rowid_views:  # views over it read the new version too
+                        try:
+                            self.engine.define_view(
+                                *rowid_view_name(schema, name), snap, rowid=True
+                            )
+                        except E.NotSupportedError:
+                            self.engine.drop_view(*rowid_view_name(schema, name))
+                            self._rowid_views.discard(key)
                     self._stamps[key] = stamp
             for key in list(self._stamps):
                 if key not in seen:
                     self.engine.drop_view(*key)
+                    if key in self._rowid_views:
+                        self.engine.drop_view(*rowid_view_name(*key))
+                        self._rowid_views.discard(key)
                     del self._stamps[key]
             for schema in list(self._schemas):
                 if schema not in schemas and schema != "main":
                     self.forget_schema(schema)
             self._sync_system_tables()
+
+    def rowid_view(self, schema: str, name: str) -> tuple[str, str]:
+        """(schema, name) of a view of table schema.name (as synced) plus its rows' positions
+        in column ROWID_COLUMN, defined on first use and kept in step with the table by sync().
+
+        Raises:
+            NotSupportedError: the table is read through the delta extension.
+        """
+        key = (schema, name)
+        with self._lock:
+            if key not in self._rowid_views:
+                ref = self.warehouse.ref(schema, name)
+                self.engine.define_view(
+                    *rowid_view_name(schema, name), delta.snapshot(ref.path), rowid=True
+                )
+                self._rowid_views.add(key)
+                self._stamps.pop(key, None)  # the next sync() redefines both at one version
+                self.sync()
+        return rowid_view_name(schema, name)
 
     def _sync_system_tables(self) -> None:
         """Rebuild lakesql.<kind> system tables whose catalog folder changed."""
@@ -185,6 +223,12 @@ class Session:
             else:
                 self._verifying.pop(id(cur), None)
                 self._suspended.discard(id(cur))
+        m = _OPTIMIZER.match(sql)
+        if m:  # without the optimizer DuckDB has no column statistics (engine/bounds.py)
+            if m.group(1).lower() == "disable":
+                self.unoptimized.add(id(cur))
+            else:
+                self.unoptimized.discard(id(cur))
         self._internal(cur)
         prepared = self._prepare(sql, params, cur)
         if isinstance(prepared, Result):
@@ -265,7 +309,7 @@ class Session:
             result = execute_node(ctx, node)
             if result is not None:
                 return result
-            return node, rewrite_time_travel(ctx, node)
+            return node, rewrite_for_duckdb(ctx, rewrite_time_travel(ctx, node))
         return node, sql
 
     def transaction(self, cur: Any) -> Any:
@@ -283,6 +327,7 @@ class Session:
         self._transactions.pop(id(cur), None)
         self._verifying.pop(id(cur), None)
         self._suspended.discard(id(cur))
+        self.unoptimized.discard(id(cur))
 
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
@@ -434,6 +479,7 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 
 
 _VERIFICATION = re.compile(r"\s*PRAGMA\s+(enable|disable)_verification\s*;?\s*$", re.IGNORECASE)
+_OPTIMIZER = re.compile(r"\s*PRAGMA\s+(enable|disable)_optimizer\s*;?\s*$", re.IGNORECASE)
 _TRANSACTION_CONTROL = re.compile(
     r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)(?:\s+(?:TRANSACTION|WORK))?\s*;?\s*$",
     re.IGNORECASE,

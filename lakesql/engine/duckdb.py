@@ -16,6 +16,14 @@ import pyarrow as pa
 from lakesql import errors as E
 from lakesql.storage.delta import Snapshot
 
+ROWID_COLUMN = "__lakesql_rowid"  # a companion view's row position (DuckDB's rowid)
+
+
+def rowid_view_name(schema: str, name: str) -> tuple[str, str]:
+    """(schema, name) of the view of table schema.name that adds ROWID_COLUMN."""
+    return "__lakesql", f"rowid:{schema}.{name}"
+
+
 _FALLBACK_WARNED = False
 # Delta field metadata: the DuckDB type of a column stored as another type
 LOGICAL_TYPE_KEY = "lakesql.type"
@@ -266,9 +274,10 @@ class Engine:
     def drop_schema(self, schema: str) -> None:
         self.con.execute(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
 
-    def define_view(self, schema: str, name: str, snap: Snapshot) -> None:
-        """(Re)define view schema.name to read exactly snapshot `snap`."""
-        body = self.scan_sql(snap)
+    def define_view(self, schema: str, name: str, snap: Snapshot, rowid: bool = False) -> None:
+        """(Re)define view schema.name to read exactly snapshot `snap` (`rowid`: plus each row's
+        position as column ROWID_COLUMN)."""
+        body = self.scan_sql(snap, rowid=rowid)
         with self._lock:
             self.ensure_schema(schema)
             self.con.execute(f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS {body}")
@@ -293,18 +302,27 @@ class Engine:
                 raise err from e
         return f"__lakesql.{quote(name)}"
 
-    def scan_sql(self, snap: Snapshot, pinned: bool = False) -> str:
-        """SQL reading a snapshot: Parquet file list when exact, else the delta extension."""
+    def scan_sql(self, snap: Snapshot, pinned: bool = False, rowid: bool = False) -> str:
+        """SQL reading a snapshot: Parquet file list when exact, else the delta extension
+        (`rowid`: plus column ROWID_COLUMN, the row's position in the snapshot's files).
+
+        Raises:
+            NotSupportedError: `rowid` of a snapshot only the delta extension reads exactly.
+        """
         columns = snap.schema.names
-        if not snap.files:
-            types = self.logical_types(snap.schema)
-            cols = ", ".join(
-                f"CAST(NULL AS {t}) AS {quote(c)}" for c, t in zip(columns, types, strict=True)
-            )
-            return f"SELECT {cols} WHERE false"
+        extra = [ROWID_COLUMN] if rowid else []
+        if not snap.files:  # an empty DuckDB table: plans over it are those over a table
+            empty = self._empty_table(snap.schema)
+            cols = [quote(c) for c in columns] + [f"rowid AS {c}" for c in extra]
+            return f"SELECT {', '.join(cols)} FROM {empty}"
         use_extension = self.extension_loaded and (
             self.reader == "extension" or not snap.plain_parquet or bool(snap.partition_columns)
         )
+        if use_extension and rowid:
+            raise E.NotSupportedError(
+                "rowid is not available for this table: it has partitions or deletion vectors, "
+                "read through the delta extension"
+            )
         if use_extension:
             version = f", version => {snap.version}" if pinned else ""
             return self.read_sql(snap, f"SELECT * FROM delta_scan({literal(snap.path)}{version})")
@@ -325,10 +343,24 @@ class Engine:
                 select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
             else:
                 select.append(quote(col))
-        return self.read_sql(snap, f"SELECT {', '.join(select)} FROM {source}")
+        if rowid:  # DuckDB's rowid: the position in insertion order, files oldest first
+            counts = dict(
+                self.con.execute(
+                    f"SELECT file_name, num_rows FROM parquet_file_metadata({files})"
+                ).fetchall()
+            )
+            starts = [0]
+            for f in snap.files:
+                starts.append(starts[-1] + int(counts[f]))
+            select.append(
+                f"CAST(CAST({starts[:-1]} AS BIGINT[])[CAST(file_index AS BIGINT) + 1] + file_row_number AS BIGINT) "
+                f"AS {ROWID_COLUMN}"
+            )
+        return self.read_sql(snap, f"SELECT {', '.join(select)} FROM {source}", extra)
 
-    def read_sql(self, snap: Snapshot, body: str) -> str:
-        """`body` (a scan of `snap`'s files) with columns stored as another type cast back."""
+    def read_sql(self, snap: Snapshot, body: str, extra: Sequence[str] = ()) -> str:
+        """`body` (a scan of `snap`'s files) with columns stored as another type cast back
+        (`extra`: BIGINT columns of `body` after the table's, passed through)."""
         keys = {LOGICAL_TYPE_KEY.encode(), COLLATE_KEY.encode()}
         if not any(keys & set(f.metadata or {}) for f in snap.schema):
             return body
@@ -347,6 +379,7 @@ class Engine:
             elif LOGICAL_TYPE_KEY.encode() in meta:
                 col = f"CAST({col} AS {t})"
             cols.append(f"{col} AS {quote(f.name)}")
+        cols += extra
         scan = f"SELECT {', '.join(cols)} FROM ({body}) AS __lakesql_scan"
         collations = {
             f.name: (f.metadata or {})[COLLATE_KEY.encode()].decode()
@@ -367,8 +400,20 @@ class Engine:
             else f"CAST(NULL AS {t}) AS {quote(f.name)}"
             for f, t in zip(snap.schema, logical, strict=True)
         )
+        empty += "".join(f", CAST(NULL AS BIGINT) AS {c}" for c in extra)
         tables = ", ".join(f"{sources[c]} AS {aliases[c]}" for c in sources)
         return f"SELECT {empty} FROM {tables} UNION ALL {scan}"
+
+    def _empty_table(self, schema: pa.Schema) -> str:
+        """An empty table with `schema`'s columns and DuckDB types (created once per schema)."""
+        import hashlib
+
+        types = self.logical_types(schema)
+        columns = ", ".join(f"{quote(c)} {t}" for c, t in zip(schema.names, types, strict=True))
+        name = f"__lakesql.{quote('empty_' + hashlib.sha256(columns.encode()).hexdigest()[:20])}"
+        with self._lock:
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+        return name
 
     def _collation_table(self, collation: str) -> str:
         """An empty table of one VARCHAR COLLATE `collation` column (created once)."""

@@ -28,6 +28,7 @@ from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL
+from lakesql.engine import bounds, rowid
 from lakesql.engine.duckdb import COLLATE_KEY, guard_stream, quote
 from lakesql.features import store as features
 from lakesql.ml import inference
@@ -75,6 +76,11 @@ class Context:
 
     def run(self, sql: str, params: Any = None) -> Any:
         return self.engine.run(self.cur, sql, params)
+
+    def lookup(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """The rows of lakesql's own query `sql` on the statement's cursor (not verified)."""
+        self.session._internal(self.cur)
+        return list(self.run(sql, params).fetchall())
 
 
 Executor = Callable[[Context, Any], "Result | None"]
@@ -197,6 +203,7 @@ def _as_query_text(ctx: Context, query: exp.Expr, columns: list[Column]) -> str:
     """The SELECT of `CREATE TABLE t (cols) AS query` as written, cast to the declared columns."""
     start, end = query.meta.get(SPAN, (None, None))
     text = ctx.sql[start:end] if start is not None else query.sql(dialect="duckdb")
+    text = rewrite_for_duckdb(ctx, text)
     if columns:
         aliases = ", ".join(f"__c{i}" for i in range(len(columns)))
         casts = ", ".join(
@@ -1437,6 +1444,17 @@ def execute_node(ctx: Context, node: exp.Expr) -> Result | None:
 
 
 # -- time travel ---------------------------------------------------------------------------------
+
+
+# rewrites of a query DuckDB runs over warehouse tables, for what their views lack, in order
+DUCKDB_REWRITES: tuple[Callable[[Context, str], str], ...] = (rowid.rewrite, bounds.rewrite)
+
+
+def rewrite_for_duckdb(ctx: Context, sql: str) -> str:
+    """`sql` with DUCKDB_REWRITES applied (each returns its input when it has nothing to do)."""
+    for rewrite in DUCKDB_REWRITES:
+        sql = rewrite(ctx, sql)
+    return sql
 
 
 def rewrite_time_travel(ctx: Context, node: exp.Expr) -> str:

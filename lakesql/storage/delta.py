@@ -228,6 +228,7 @@ def write(
     """
 
     failure: list[Error] = []  # a lakesql error raised by `data`, which delta-rs turns into text
+    data, properties = _date_statistics(data)
 
     def relay() -> Iterator[pa.RecordBatch]:
         try:
@@ -249,6 +250,7 @@ def write(
             description=comment,
             schema_mode="overwrite" if replace_schema else None,
             commit_properties=_props(sql, operation),
+            writer_properties=properties,
         )
         return DeltaTable(path).version()
 
@@ -258,6 +260,87 @@ def write(
         if failure and e is not failure[0]:
             raise failure[0] from e
         raise
+
+
+# delta-rs computes a DATE column's file statistics with chrono, whose dates end at year 262142:
+# a DATE beyond (DuckDB's reach year 5,881,580) panics the writer
+_DATE_DAYS_LIMIT = 95_000_000  # about year 262,000 either side of 1970
+
+
+def _date_statistics(data: pa.RecordBatchReader) -> tuple[pa.RecordBatchReader, Any]:
+    """(the same rows, WriterProperties or None): file statistics are left out for the columns
+    holding, in the first batch, a DATE beyond delta-rs's date range (for all columns when it is
+    nested in a list or struct).
+
+    Raises (while the rows are read):
+        DataError: such a date in a later batch, in a column whose statistics are being kept.
+    """
+    dates = [f.name for f in data.schema if _has_date(f.type)]
+    if not dates:
+        return data, None
+    try:
+        first: pa.RecordBatch | None = data.read_next_batch()
+    except StopIteration:
+        first = None
+    off = [n for n in dates if first is not None and _beyond(first.column(n))]
+    kept = [n for n in dates if n not in off]
+
+    def rows() -> Iterator[pa.RecordBatch]:
+        if first is None:
+            return
+        yield first
+        for batch in batches(data):
+            bad = [n for n in kept if _beyond(batch.column(n))]
+            if bad:
+                raise DataError(
+                    f"column {bad[0]!r} has a DATE beyond year 262,000, which Delta file "
+                    "statistics (delta-rs) cannot hold, after the statement's first rows",
+                    hint="write the rows with such dates in a statement of their own first",
+                )
+            yield batch
+
+    properties = None
+    if off:
+        from deltalake import ColumnProperties, WriterProperties
+
+        none = ColumnProperties(statistics_enabled="NONE")
+        nested = any(not pa.types.is_date(data.schema.field(n).type) for n in off)
+        properties = (
+            WriterProperties(default_column_properties=none)
+            if nested
+            else WriterProperties(column_properties={n: none for n in off})
+        )
+    return pa.RecordBatchReader.from_batches(data.schema, rows()), properties
+
+
+def _has_date(t: pa.DataType) -> bool:
+    if pa.types.is_date(t):
+        return True
+    return any(_has_date(t.field(i).type) for i in range(t.num_fields))
+
+
+def _beyond(col: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether `col` holds a DATE (at any depth) beyond _DATE_DAYS_LIMIT days from 1970."""
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray):
+        return any(_beyond(c) for c in col.chunks)
+    t = col.type
+    if pa.types.is_date32(t) or pa.types.is_date64(t):
+        days = (
+            col.cast(pa.int32())
+            if pa.types.is_date32(t)
+            else pc.divide(col.cast(pa.int64()), 86_400_000)
+        )
+        low, high = pc.min_max(days).values()
+        return low.is_valid and max(abs(low.as_py()), abs(high.as_py())) > _DATE_DAYS_LIMIT
+    if isinstance(col, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):
+        return _has_date(t) and _beyond(col.flatten())
+    if isinstance(col, pa.MapArray):
+        return _beyond(col.keys) or _beyond(col.items)
+    if isinstance(col, pa.StructArray):
+        return any(_beyond(col.field(i)) for i in range(t.num_fields) if _has_date(t.field(i).type))
+    return False
 
 
 def append(

@@ -1,0 +1,136 @@
+"""DuckDB's `rowid` pseudo-column over Delta tables.
+
+A Delta table is a DuckDB view over its Parquet files, and a view has no rowid. When a statement
+DuckDB runs names `rowid` (or `t.rowid`) of a warehouse table that has no such column, the table
+is read through its companion view (`Session.rowid_view`), which adds the row's position in the
+table's files (oldest first, as DuckDB numbers rows in insertion order) as a hidden column; the
+references are renamed to it and `*` / `t.*` in that query exclude it, so the column never shows.
+
+Positions are those of the current version: lakesql rewrites a table's files on UPDATE/DELETE, so
+unlike DuckDB's rowids they are renumbered by those statements.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from lakesql.dialect.dialect import LakeSQL, parse_statement
+from lakesql.engine.duckdb import ROWID_COLUMN
+from lakesql.errors import Error
+
+if TYPE_CHECKING:
+    from lakesql.engine.execute import Context
+
+
+def rewrite(ctx: Context, sql: str) -> str:
+    """`sql` with the rowid references of warehouse tables read from their companion views
+    (`sql` itself when it has none)."""
+    if "rowid" not in sql.lower():
+        return sql
+    try:
+        node = parse_statement(sql)
+    except Exception:  # DuckDB reports its own syntax errors
+        return sql
+    # unaliased projections over rowid keep a name without ours (DuckDB names them by their text)
+    named = {
+        id(p): (p, p.sql(dialect=LakeSQL, normalize_functions="lower"))
+        for select in node.find_all(exp.Select)
+        for p in select.expressions
+        if not isinstance(p, (exp.Alias, exp.Column, exp.Star))
+        and any(c.name.lower() == "rowid" for c in p.find_all(exp.Column))
+    }
+    changed = False
+    for query in outer_queries(node):
+        for scope in traverse_scope(query):
+            changed |= _rewrite_scope(ctx, scope)
+    if not changed:
+        return sql
+    for proj, name in named.values():
+        if ROWID_COLUMN in proj.sql(dialect=LakeSQL):
+            proj.replace(exp.alias_(proj.copy(), name, quoted=True))
+    return node.sql(dialect=LakeSQL)
+
+
+def outer_queries(node: exp.Expr) -> list[exp.Query]:
+    if isinstance(node, exp.Query):
+        return [node]
+    return [q for q in node.find_all(exp.Query) if q.find_ancestor(exp.Query) is None]
+
+
+def source_table(scope: Scope, col: exp.Column) -> exp.Table | None:
+    """The table of `scope` that column `col` is read from (by its qualifier, or the scope's one
+    source), or None (another kind of source, or several sources: DuckDB decides)."""
+    tables = {
+        alias.lower(): source
+        for alias, source in scope.sources.items()
+        if isinstance(source, exp.Table)
+    }
+    if col.table:
+        return tables.get(col.table.lower())
+    if len(scope.sources) == 1 and len(tables) == 1:
+        return next(iter(tables.values()))
+    return None
+
+
+def delta_columns(ctx: Context, table: exp.Table) -> tuple[str, str, dict[str, str]] | None:
+    """(schema, name, {lower-case column: DuckDB type}) of the warehouse table `table` names as
+    read now (not time travel), or None when it names something else."""
+    from lakesql.engine.execute import target_ref
+
+    if table.args.get("version") is not None:
+        return None
+    try:
+        ref = target_ref(ctx, table)
+    except Error:  # not a table name (a file path, say): DuckDB's
+        return None
+    if ref is None or not ctx.session.warehouse.exists(ref):
+        return None
+    rows = ctx.lookup(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE schema_name = ? AND table_name = ?",
+        [ref.schema, ref.name],
+    )
+    return ref.schema, ref.name, {str(c).lower(): str(t) for c, t in rows}
+
+
+def _rewrite_scope(ctx: Context, scope: Scope) -> bool:
+    marked: dict[str, tuple[exp.Table, tuple[str, str]]] = {}
+    renamed: list[exp.Column] = []
+    for col in scope.columns:
+        if not isinstance(col.this, exp.Identifier) or col.name.lower() != "rowid":
+            continue
+        table = source_table(scope, col)
+        found = delta_columns(ctx, table) if table is not None else None
+        if table is None or found is None or "rowid" in found[2]:
+            continue
+        alias = table.alias_or_name.lower()
+        marked[alias] = (table, (found[0], found[1]))
+        renamed.append(col)
+    if not marked:
+        return False
+    select = scope.expression
+    for col in renamed:
+        name = col.this
+        col.set("this", exp.to_identifier(ROWID_COLUMN))
+        if isinstance(select, exp.Select) and col.parent is select:  # keeps its name: rowid
+            col.replace(exp.alias_(col.copy(), name))
+    for table, (schema, name) in marked.values():
+        view_schema, view_name = ctx.session.rowid_view(schema, name)
+        replacement = exp.Table(
+            this=exp.to_identifier(view_name, quoted=True),
+            db=exp.to_identifier(view_schema, quoted=True),
+            alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)),
+        )
+        table.replace(replacement)
+    if isinstance(select, exp.Select):
+        for proj in select.expressions:
+            star = proj if isinstance(proj, exp.Star) else None
+            if isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
+                star = proj.this if proj.table.lower() in marked else None
+            if star is not None:
+                hidden = exp.column(ROWID_COLUMN)
+                star.set("except_", [*(star.args.get("except_") or []), hidden])
+    return True
