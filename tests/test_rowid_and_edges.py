@@ -44,14 +44,20 @@ QUERIES = [
 ]
 
 
-@pytest.fixture
-def both(tmp_path: Path) -> tuple[Any, Any]:
-    con = lakesql.connect(str(tmp_path / "wh"))
+def _both(root: Path, setup: list[str]) -> tuple[Any, Any, Any]:
+    """(lakesql connection, its cursor, a DuckDB connection), each after running `setup`."""
+    con = lakesql.connect(str(root))
     cur = con.cursor()
     duck = duckdb.connect()
-    for sql in SETUP:
+    for sql in setup:
         cur.execute(sql)
         duck.execute(sql)
+    return con, cur, duck
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Any:
+    con, cur, duck = _both(tmp_path / "wh", SETUP)
     yield cur, duck
     con.close()
 
@@ -200,12 +206,7 @@ def test_an_extreme_date_after_the_first_batch_commits_nothing(tmp_path: Path) -
 def test_bitstring_agg_gets_the_bounds_statistics_give(
     tmp_path: Path, setup: list[str], query: str
 ) -> None:
-    con = lakesql.connect(str(tmp_path / "wh"))
-    cur = con.cursor()
-    duck = duckdb.connect()
-    for sql in setup:
-        cur.execute(sql)
-        duck.execute(sql)
+    con, cur, duck = _both(tmp_path / "wh", setup)
     assert cur.execute(query).fetchall() == duck.execute(query).fetchall()
     for c in (cur, duck):  # without the optimizer DuckDB has no statistics: the same error
         c.execute("PRAGMA disable_optimizer")
@@ -213,4 +214,29 @@ def test_bitstring_agg_gets_the_bounds_statistics_give(
         cur.execute(query)
     with pytest.raises(duckdb.Error, match="Could not retrieve required statistics"):
         duck.execute(query)
+    con.close()
+
+
+def test_small_tables_are_scanned_in_insertion_order(tmp_path: Path) -> None:
+    """A table of several files but no more rows than one DuckDB row group is read in insertion
+    order even by unordered queries, as a DuckDB table of one row group is (one thread)."""
+    con = lakesql.connect(str(tmp_path / "wh"))
+    cur = con.cursor()
+    cur.execute("CREATE TABLE s (a INTEGER, b INTEGER)")
+    for a, b in [(11, 22), (12, 21), (13, 22)]:
+        cur.execute(f"INSERT INTO s VALUES ({a}, {b})")
+    cur.execute("SET scalar_subquery_error_on_multiple_rows = false")
+    cur.execute("PRAGMA enable_verification")  # each query also run several other ways
+    for _ in range(10):
+        assert cur.execute("SELECT (SELECT a * 42 FROM s)").fetchall() == [(462,)]
+        got = cur.execute(
+            "SELECT a, (WITH c AS (SELECT sum(b) FROM s t WHERE s.a = t.a) SELECT * FROM c) FROM s"
+        ).fetchall()
+        assert [r[0] for r in got] == [11, 12, 13]
+    plan = cur.execute("EXPLAIN SELECT * FROM s").fetchall()[0][1]
+    assert "ORDER_BY" in plan
+    cur.execute("PRAGMA disable_verification")
+    cur.execute("CREATE TABLE big AS SELECT range AS i FROM range(200000)")
+    cur.execute("INSERT INTO big VALUES (-1)")
+    assert "ORDER_BY" not in cur.execute("EXPLAIN SELECT * FROM big").fetchall()[0][1]
     con.close()

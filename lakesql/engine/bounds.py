@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from lakesql.dialect.dialect import LakeSQL, parse_statement
+from lakesql.dialect.dialect import LakeSQL
 from lakesql.engine.duckdb import quote
-from lakesql.engine.rowid import delta_columns, outer_queries, source_table
+from lakesql.engine.rowid import delta_columns, outer_queries, parse_if_mentioned, source_table
 
 if TYPE_CHECKING:
     from lakesql.engine.execute import Context
@@ -30,13 +30,8 @@ INTEGER_TYPES = {
 def rewrite(ctx: Context, sql: str) -> str:
     """`sql` with the bounds of BITSTRING_AGG over Delta tables' integer columns given (`sql`
     itself when there are none)."""
-    if "bitstring_agg" not in sql.lower():
-        return sql
-    try:
-        node = parse_statement(sql)
-    except Exception:  # DuckDB reports its own syntax errors
-        return sql
-    if id(ctx.cur) in ctx.session.unoptimized:  # DuckDB has no statistics then either
+    node = parse_if_mentioned(sql, "bitstring_agg")
+    if node is None or id(ctx.cur) in ctx.session.unoptimized:  # no statistics in DuckDB either
         return sql
     changed = False
     for query in outer_queries(node):

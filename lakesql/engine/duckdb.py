@@ -17,6 +17,7 @@ from lakesql import errors as E
 from lakesql.storage.delta import Snapshot
 
 ROWID_COLUMN = "__lakesql_rowid"  # a companion view's row position (DuckDB's rowid)
+ROW_GROUP_ROWS = 122_880  # DuckDB's row group size
 
 
 def rowid_view_name(schema: str, name: str) -> tuple[str, str]:
@@ -343,20 +344,33 @@ class Engine:
                 select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
             else:
                 select.append(quote(col))
+        counts = self._file_rows(snap, files)
         if rowid:  # DuckDB's rowid: the position in insertion order, files oldest first
-            counts = dict(
-                self.con.execute(
-                    f"SELECT file_name, num_rows FROM parquet_file_metadata({files})"
-                ).fetchall()
-            )
             starts = [0]
-            for f in snap.files:
-                starts.append(starts[-1] + int(counts[f]))
+            for n in counts:
+                starts.append(starts[-1] + n)
+            position = "CAST(file_index AS BIGINT) + 1] + file_row_number"
             select.append(
-                f"CAST(CAST({starts[:-1]} AS BIGINT[])[CAST(file_index AS BIGINT) + 1] + file_row_number AS BIGINT) "
-                f"AS {ROWID_COLUMN}"
+                f"CAST(CAST({starts[:-1]} AS BIGINT[])[{position} AS BIGINT) AS {ROWID_COLUMN}"
             )
-        return self.read_sql(snap, f"SELECT {', '.join(select)} FROM {source}", extra)
+        body = f"SELECT {', '.join(select)} FROM {source}"
+        if 1 < len(snap.files) and sum(counts) <= ROW_GROUP_ROWS:
+            # rows of a DuckDB table this small are one row group, scanned by one thread in
+            # insertion order, so even an unordered query (a scalar subquery over several rows,
+            # a correlated one) sees them in that order; several files are scanned in parallel
+            body += " ORDER BY file_index, file_row_number"
+        return self.read_sql(snap, body, extra)
+
+    def _file_rows(self, snap: Snapshot, files: str) -> list[int]:
+        """Rows of each of `snap`'s files: from the Delta log, else from the Parquet footers."""
+        if snap.rows is not None and all(n is not None for n in snap.rows):
+            return [int(n or 0) for n in snap.rows]
+        counts = dict(
+            self.con.execute(
+                f"SELECT file_name, num_rows FROM parquet_file_metadata({files})"
+            ).fetchall()
+        )
+        return [int(counts[f]) for f in snap.files]
 
     def read_sql(self, snap: Snapshot, body: str, extra: Sequence[str] = ()) -> str:
         """`body` (a scan of `snap`'s files) with columns stored as another type cast back

@@ -28,11 +28,8 @@ if TYPE_CHECKING:
 def rewrite(ctx: Context, sql: str) -> str:
     """`sql` with the rowid references of warehouse tables read from their companion views
     (`sql` itself when it has none)."""
-    if "rowid" not in sql.lower():
-        return sql
-    try:
-        node = parse_statement(sql)
-    except Exception:  # DuckDB reports its own syntax errors
+    node = parse_if_mentioned(sql, "rowid")
+    if node is None:
         return sql
     # unaliased projections over rowid keep a name without ours (DuckDB names them by their text)
     named = {
@@ -52,6 +49,17 @@ def rewrite(ctx: Context, sql: str) -> str:
         if ROWID_COLUMN in proj.sql(dialect=LakeSQL):
             proj.replace(exp.alias_(proj.copy(), name, quoted=True))
     return node.sql(dialect=LakeSQL)
+
+
+def parse_if_mentioned(sql: str, word: str) -> exp.Expr | None:
+    """`sql` parsed when it mentions `word` (any case), else None; None too when our parser
+    cannot read it (DuckDB then reports its own syntax errors)."""
+    if word not in sql.lower():
+        return None
+    try:
+        return parse_statement(sql)
+    except Error:
+        return None
 
 
 def outer_queries(node: exp.Expr) -> list[exp.Query]:

@@ -47,6 +47,7 @@ class Snapshot:
     partition_columns: list[str]
     comment: str | None
     plain_parquet: bool  # True when reading `files` with read_parquet is exact
+    rows: list[int | None] | None = None  # rows per file (the add action's numRecords), or None
 
 
 def _translate(e: Exception, path: str) -> Error:
@@ -147,10 +148,12 @@ def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
     features = set(proto.reader_features or [])
     mapping = (meta.configuration or {}).get("delta.columnMapping.mode", "none")
     plain = not (features & _NEEDS_EXTENSION) and mapping in (None, "none")
+    files, rows = _in_commit_order(dt)
     return Snapshot(
         path=path,
         version=dt.version(),
-        files=_in_commit_order(dt),
+        files=files,
+        rows=rows,
         schema=pa.schema(dt.schema().to_arrow()),
         partition_columns=list(meta.partition_columns),
         comment=meta.description,
@@ -158,8 +161,9 @@ def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
     )
 
 
-def _in_commit_order(dt: DeltaTable) -> list[str]:
-    """The snapshot's files, oldest first, so a scan returns rows in insertion order.
+def _in_commit_order(dt: DeltaTable) -> tuple[list[str], list[int | None] | None]:
+    """The snapshot's files, oldest first, so a scan returns rows in insertion order, and their
+    row counts (None when the log does not say).
 
     delta-rs lists files newest commit first; DuckDB (and users) expect a table's rows in the
     order they were inserted. Files are ordered by their add action's modification time (the
@@ -170,14 +174,15 @@ def _in_commit_order(dt: DeltaTable) -> list[str]:
         actions = pa.table(dt.get_add_actions(flatten=False))
         times = actions.column("modification_time").to_pylist()
         paths = actions.column("path").to_pylist()
+        counts = actions.column("num_records").to_pylist()
     except Exception:  # an older/newer deltalake without these columns: keep its order
-        return uris
+        return uris, None
     if len(times) != len(uris) or any(
         not u.endswith(p.rsplit("/", 1)[-1]) for u, p in zip(uris, paths, strict=True)
     ):
-        return uris
+        return uris, None
     order = sorted(range(len(uris) - 1, -1, -1), key=lambda i: times[i] or 0)
-    return [uris[i] for i in order]
+    return [uris[i] for i in order], [counts[i] for i in order]
 
 
 def create_empty(
