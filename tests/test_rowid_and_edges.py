@@ -41,6 +41,9 @@ QUERIES = [
     "SELECT * FROM (SELECT rowid AS pos, s FROM t) WHERE pos IN (0, 4) ORDER BY pos",
     "SELECT COUNT(*) FROM u WHERE rowid > 100",
     "WITH c AS (SELECT rowid AS p, i FROM u) SELECT max(p), sum(i) FROM c",
+    # each table's position column has its own name: a NATURAL JOIN never pairs them
+    "SELECT a.rowid, b.rowid, * FROM t AS a NATURAL JOIN t AS b ORDER BY ALL",
+    "SELECT a.rowid, b.rowid, a.*, b.* FROM t AS a JOIN t AS b USING (i, s) ORDER BY ALL",
 ]
 
 

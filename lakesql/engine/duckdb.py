@@ -344,17 +344,21 @@ class Engine:
                 select.append(f"CAST({quote(col)} AS {typ}) AS {quote(col)}")
             else:
                 select.append(quote(col))
-        counts = self._file_rows(snap, files)
         if rowid:  # DuckDB's rowid: the position in insertion order, files oldest first
             starts = [0]
-            for n in counts:
+            for n in self._file_rows(snap, files):
                 starts.append(starts[-1] + n)
             position = "CAST(file_index AS BIGINT) + 1] + file_row_number"
             select.append(
                 f"CAST(CAST({starts[:-1]} AS BIGINT[])[{position} AS BIGINT) AS {ROWID_COLUMN}"
             )
         body = f"SELECT {', '.join(select)} FROM {source}"
-        if 1 < len(snap.files) and sum(counts) <= ROW_GROUP_ROWS:
+        logged = snap.rows if snap.rows and None not in snap.rows else None  # no I/O for this
+        if (
+            1 < len(snap.files)
+            and logged is not None
+            and sum(int(n or 0) for n in logged) <= ROW_GROUP_ROWS
+        ):
             # rows of a DuckDB table this small are one row group, scanned by one thread in
             # insertion order, so even an unordered query (a scalar subquery over several rows,
             # a correlated one) sees them in that order; several files are scanned in parallel

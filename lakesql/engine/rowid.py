@@ -18,7 +18,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from lakesql.dialect.dialect import LakeSQL, parse_statement
-from lakesql.engine.duckdb import ROWID_COLUMN
+from lakesql.engine.duckdb import ROWID_COLUMN, quote
 from lakesql.errors import Error
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ def rewrite(ctx: Context, sql: str) -> str:
         and any(c.name.lower() == "rowid" for c in p.find_all(exp.Column))
     }
     changed = False
-    for query in outer_queries(node):
+    hidden: list[str] = []  # one name per table read with its position: a NATURAL JOIN of two
+    for query in outer_queries(node):  # never pairs them
         for scope in traverse_scope(query):
-            changed |= _rewrite_scope(ctx, scope)
+            changed |= _rewrite_scope(ctx, scope, hidden)
     if not changed:
         return sql
     for proj, name in named.values():
@@ -104,9 +105,11 @@ def delta_columns(ctx: Context, table: exp.Table) -> tuple[str, str, dict[str, s
     return ref.schema, ref.name, {str(c).lower(): str(t) for c, t in rows}
 
 
-def _rewrite_scope(ctx: Context, scope: Scope) -> bool:
-    marked: dict[str, tuple[exp.Table, tuple[str, str]]] = {}
-    renamed: list[exp.Column] = []
+def _rewrite_scope(ctx: Context, scope: Scope, hidden: list[str]) -> bool:
+    """Read the tables whose rowid `scope` names from their companion views; `hidden` collects
+    the position columns' names given so far in the statement."""
+    marked: dict[str, tuple[exp.Table, str, str]] = {}
+    renamed: list[tuple[exp.Column, str]] = []
     for col in scope.columns:
         if not isinstance(col.this, exp.Identifier) or col.name.lower() != "rowid":
             continue
@@ -115,30 +118,41 @@ def _rewrite_scope(ctx: Context, scope: Scope) -> bool:
         if table is None or found is None or "rowid" in found[2]:
             continue
         alias = table.alias_or_name.lower()
-        marked[alias] = (table, (found[0], found[1]))
-        renamed.append(col)
+        marked.setdefault(alias, (table, found[0], found[1]))
+        renamed.append((col, alias))
     if not marked:
         return False
+    names = {}
+    for alias in marked:
+        names[alias] = ROWID_COLUMN if not hidden else f"{ROWID_COLUMN}_{len(hidden)}"
+        hidden.append(names[alias])
     select = scope.expression
-    for col in renamed:
+    for col, alias in renamed:
         name = col.this
-        col.set("this", exp.to_identifier(ROWID_COLUMN))
+        col.set("this", exp.to_identifier(names[alias]))
         if isinstance(select, exp.Select) and col.parent is select:  # keeps its name: rowid
             col.replace(exp.alias_(col.copy(), name))
-    for table, (schema, name) in marked.values():
-        view_schema, view_name = ctx.session.rowid_view(schema, name)
-        replacement = exp.Table(
-            this=exp.to_identifier(view_name, quoted=True),
-            db=exp.to_identifier(view_schema, quoted=True),
-            alias=exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)),
+    for alias, (table, schema, name) in marked.items():
+        view = ".".join(quote(p) for p in ctx.session.rowid_view(schema, name))
+        rename = (
+            "" if names[alias] == ROWID_COLUMN else f" RENAME ({ROWID_COLUMN} AS {names[alias]})"
         )
-        table.replace(replacement)
+        query: exp.Expr = exp.maybe_parse(f"SELECT *{rename} FROM {view}", dialect=LakeSQL)
+        assert isinstance(query, exp.Select)
+        source = query.subquery(exp.to_identifier(table.alias_or_name, quoted=True))
+        table.replace(source)
     if isinstance(select, exp.Select):
         for proj in select.expressions:
-            star = proj if isinstance(proj, exp.Star) else None
-            if isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
-                star = proj.this if proj.table.lower() in marked else None
-            if star is not None:
-                hidden = exp.column(ROWID_COLUMN)
-                star.set("except_", [*(star.args.get("except_") or []), hidden])
+            if isinstance(proj, exp.Star):
+                star, drop = proj, list(names.values())
+            elif isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star):
+                star, drop = (
+                    proj.this,
+                    [names[proj.table.lower()]] if proj.table.lower() in names else [],
+                )
+            else:
+                continue
+            if drop:
+                extra = [exp.column(n) for n in drop]
+                star.set("except_", [*(star.args.get("except_") or []), *extra])
     return True
