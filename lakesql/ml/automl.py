@@ -79,6 +79,65 @@ class Outcome:
     forecast: dict[str, Any] | None = None
 
 
+def n_jobs(opts: dict[str, Any]) -> int:
+    """Threads a fit uses: the n_jobs option, -1 meaning every core."""
+    return int(opts["n_jobs"]) if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+
+
+def add_trial(
+    trials: list[dict[str, Any]],
+    learner: str,
+    config: dict[str, Any],
+    loss: float,
+    metric_value: float | None,
+    train_seconds: float | None,
+    wall_clock_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Append one trial, numbered in order, to `trials` (as the registry stores it); returns it."""
+    trials.append(
+        {
+            "trial": len(trials),
+            "learner": learner,
+            "config": config,
+            "valid_loss": loss,
+            "valid_metric": metric_value,
+            "train_seconds": train_seconds,
+            "wall_clock_seconds": wall_clock_seconds,
+        }
+    )
+    return trials[-1]
+
+
+def refit_outcome(
+    task: str,
+    metric: str,
+    prep: Any,
+    estimator: Any,
+    best: dict[str, Any],
+    scores: tuple[dict[str, float], dict[str, float]],
+    loss: float,
+    split: Split,
+    n_classes: int = 0,
+) -> Outcome:
+    """What a refit of a version's best trial produced: that trial, rescored (`scores`: validation
+    and test metrics, `loss` the validation loss), as its only trial."""
+    valid_metrics, test_metrics = scores
+    best.update(valid_loss=loss, valid_metric=valid_metrics[metric], is_best=True, trial=0)
+    return Outcome(
+        task,
+        metric,
+        prep,
+        estimator,
+        best,
+        [best],
+        test_metrics,
+        valid_metrics,
+        split,
+        prep.warnings,
+        n_classes,
+    )
+
+
 def infer_task(y: Any) -> str:
     import pandas as pd
 
@@ -366,7 +425,7 @@ def fit(
 
         log = workdir / "flaml.log"
         automl = AutoML()
-        n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+        jobs = n_jobs(opts)
         settings: dict[str, Any] = dict(
             task=task,
             metric=flaml_metric,
@@ -378,7 +437,7 @@ def fit(
             eval_method="holdout",
             retrain_full=False,
             verbose=0,
-            n_jobs=n_jobs,
+            n_jobs=jobs,
             sample=False,  # every trial on all training rows, so each one can be refit exactly
         )
         if opts["max_trials"]:
@@ -410,18 +469,15 @@ def fit(
             continue
         if cluster is not None:  # logged nested by FLAML's parallel search
             rec["config"] = ray_cluster.trial_config(rec["config"])
-        trials.append(
-            {
-                "trial": len(trials),
-                "learner": rec["learner"],
-                "config": rec["config"],
-                "valid_loss": float(rec["validation_loss"]),
-                "valid_metric": _metric_from_loss(metric, float(rec["validation_loss"]))
-                if flaml_metric == _FLAML_METRIC.get(metric)
-                else None,
-                "train_seconds": rec.get("trial_time"),
-                "wall_clock_seconds": rec.get("wall_clock_time"),
-            }
+        loss = float(rec["validation_loss"])
+        add_trial(
+            trials,
+            rec["learner"],
+            rec["config"],
+            loss,
+            _metric_from_loss(metric, loss) if flaml_metric == _FLAML_METRIC.get(metric) else None,
+            rec.get("trial_time"),
+            rec.get("wall_clock_time"),
         )
     if not trials and opts["max_trials"] == 1 and automl.best_estimator:
         # With one iteration FLAML fits its starting configuration without evaluating it; that
@@ -448,7 +504,7 @@ def fit(
         flaml_best["config"],
         X["train"],
         y["train"],
-        n_jobs=n_jobs,
+        n_jobs=jobs,
         seed=opts["seed"],
     )
     refit_scores = _scores(task, y["valid"], _predict(estimator, task, X["valid"]), n_classes)
@@ -457,16 +513,13 @@ def fit(
     flaml_best["valid_metric"] = refit_scores[metric]
 
     if baseline is not None:
-        trials.append(
-            {
-                "trial": len(trials),
-                "learner": backends.BASELINE,
-                "config": {"random_state": opts["seed"]},
-                "valid_loss": baseline["valid_loss"],
-                "valid_metric": baseline["valid_metric"],
-                "train_seconds": baseline["train_seconds"],
-                "wall_clock_seconds": None,
-            }
+        add_trial(
+            trials,
+            backends.BASELINE,
+            {"random_state": opts["seed"]},
+            baseline["valid_loss"],
+            baseline["valid_metric"],
+            baseline["train_seconds"],
         )
         if baseline["valid_loss"] < flaml_best["valid_loss"] - 1e-12:
             flaml_best = trials[-1]
@@ -509,36 +562,21 @@ def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     prepared = prepare(df, prep, opts)
     split, X, y = prepared.split, prepared.X, prepared.y
     best = dict(version_doc["best_trial"])
-    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
     estimator = backends.fit_trial(
         best["learner"],
         task,
         best["config"],
         X["train"],
         y["train"],
-        n_jobs=n_jobs,
+        n_jobs=n_jobs(opts),
         seed=opts["seed"],
     )
     n_classes = len(prep.classes or [])
     valid_metrics = _scores(task, y["valid"], _predict(estimator, task, X["valid"]), n_classes)
     test_metrics = _scores(task, y["test"], _predict(estimator, task, X["test"]), n_classes)
-    best["valid_loss"] = metrics.loss(metric, valid_metrics[metric])
-    best["valid_metric"] = valid_metrics[metric]
-    best["is_best"] = True
-    best["trial"] = 0
-    return Outcome(
-        task,
-        metric,
-        prep,
-        estimator,
-        best,
-        [best],
-        test_metrics,
-        valid_metrics,
-        split,
-        prep.warnings,
-        n_classes,
-    )
+    loss = metrics.loss(metric, valid_metrics[metric])
+    scores = (valid_metrics, test_metrics)
+    return refit_outcome(task, metric, prep, estimator, best, scores, loss, split, n_classes)
 
 
 ProgressFactory = Callable[[Path, float, str, bool], Any]

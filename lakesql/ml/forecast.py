@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import warnings as _warnings
 from dataclasses import dataclass, field
@@ -681,6 +680,8 @@ def _new_prep(data: _Data, problem: _Problem, exclude: list[str], notes: list[st
 
 
 def _read_trials(log: Path, metric: str) -> list[dict[str, Any]]:
+    from lakesql.ml.automl import add_trial
+
     trials: list[dict[str, Any]] = []
     if not log.exists():
         return trials
@@ -689,16 +690,14 @@ def _read_trials(log: Path, metric: str) -> list[dict[str, Any]]:
         if "validation_loss" not in rec:
             continue
         loss = float(rec["validation_loss"])
-        trials.append(
-            {
-                "trial": len(trials),
-                "learner": rec["learner"],
-                "config": rec["config"],
-                "valid_loss": loss,
-                "valid_metric": _metric_value(metric, loss),
-                "train_seconds": rec.get("trial_time"),
-                "wall_clock_seconds": rec.get("wall_clock_time"),
-            }
+        add_trial(
+            trials,
+            rec["learner"],
+            rec["config"],
+            loss,
+            _metric_value(metric, loss),
+            rec.get("trial_time"),
+            rec.get("wall_clock_time"),
         )
     return trials
 
@@ -724,7 +723,8 @@ def fit(
     notes: list[str],
 ) -> Outcome:
     """The forecast branch of :func:`lakesql.ml.automl.fit`: search, choose, score."""
-    from lakesql.ml.automl import SEEDED_LEARNERS, Outcome, _Progress
+    from lakesql.ml import automl
+    from lakesql.ml.automl import SEEDED_LEARNERS, Outcome, _Progress, add_trial
     from lakesql.ml.options import check_metric, learners
 
     metric = check_metric("forecast", opts["metric"])
@@ -732,7 +732,7 @@ def fit(
     split = _split(data)
     problem = _problem(data)
     prep = _new_prep(data, problem, list(opts["exclude"]), notes)
-    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
+    n_jobs = automl.n_jobs(opts)
     seed = opts["seed"]
     chosen = learners("forecast", opts["estimators"])
     flaml_learners = [lrn for lrn in chosen if lrn not in BASELINES]
@@ -803,16 +803,13 @@ def fit(
         started = time.perf_counter()
         model = _fit_candidate(learner, config, problem, n_jobs=n_jobs, seed=seed)
         loss = _loss(problem.scores(model.predict, "valid"), metric)
-        trials.append(
-            {
-                "trial": len(trials),
-                "learner": learner,
-                "config": {"random_state": seed} if learner == backends.BASELINE else config,
-                "valid_loss": loss,
-                "valid_metric": _metric_value(metric, loss),
-                "train_seconds": time.perf_counter() - started,
-                "wall_clock_seconds": None,
-            }
+        add_trial(
+            trials,
+            learner,
+            {"random_state": seed} if learner == backends.BASELINE else config,
+            loss,
+            _metric_value(metric, loss),
+            time.perf_counter() - started,
         )
         if best is None or loss < best["valid_loss"] - 1e-12:
             best, estimator = trials[-1], model
@@ -842,7 +839,7 @@ def fit(
 
 def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     """Train a forecast version's recorded best configuration again, on the same rows and split."""
-    from lakesql.ml.automl import Outcome
+    from lakesql.ml.automl import n_jobs, refit_outcome
 
     opts = version_doc["options"]
     label = version_doc["label"]
@@ -851,33 +848,18 @@ def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     data = prepare(df, label, opts)
     problem = _problem(data)
     prep = _new_prep(data, problem, list(opts["exclude"]), [])
-    n_jobs = opts["n_jobs"] if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
     best = dict(version_doc["best_trial"])
     config = dict(best["config"])
     if best["learner"] == backends.BASELINE:
         config = {}
-    estimator = _fit_candidate(best["learner"], config, problem, n_jobs=n_jobs, seed=opts["seed"])
+    jobs = n_jobs(opts)
+    estimator = _fit_candidate(best["learner"], config, problem, n_jobs=jobs, seed=opts["seed"])
     valid_metrics = problem.scores(estimator.predict, "valid")
-    test_metrics = problem.scores(estimator.predict, "test")
-    best["valid_loss"] = _loss(valid_metrics, metric)
-    best["valid_metric"] = valid_metrics[metric]
-    best["is_best"] = True
-    best["trial"] = 0
+    scores = (valid_metrics, problem.scores(estimator.predict, "test"))
     layout = _finish_layout(problem)
     prep.layout = layout
-    outcome = Outcome(
-        "forecast",
-        metric,
-        prep,
-        estimator,
-        best,
-        [best],
-        test_metrics,
-        valid_metrics,
-        _split(data),
-        prep.warnings,
-        0,
-    )
+    loss = _loss(valid_metrics, metric)
+    outcome = refit_outcome("forecast", metric, prep, estimator, best, scores, loss, _split(data))
     outcome.forecast = summary(layout)
     return outcome
 
