@@ -10,49 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import deltalake
-import pyarrow as pa
 import pytest
+from helpers import Wh
 
 import lakesql
-
-
-class Wh:
-    def __init__(self, root: Path):
-        self.root = root
-        self.con = lakesql.connect(str(root))
-        self.cur = self.con.cursor()
-
-    def run(self, sql: str, params: Any = None) -> Any:
-        return self.cur.execute(sql, params)
-
-    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.cur.execute(sql, params).fetchall()
-
-    def path(self, name: str) -> str:
-        return str(self.root / "main" / name)
-
-    def version(self, name: str) -> int:
-        return deltalake.DeltaTable(self.path(name)).version()
-
-    def schema(self, name: str) -> pa.Schema:
-        return pa.schema(deltalake.DeltaTable(self.path(name)).schema().to_arrow())
-
-    def fails(self, sql: str, error: type[Exception], match: str, table: str) -> None:
-        """`sql` fails with DuckDB's error and commits nothing to `table`."""
-        version = self.version(table)
-        with pytest.raises(error, match=match):
-            self.run(sql)
-        assert self.version(table) == version
-
-
-@pytest.fixture
-def wh(tmp_path: Path):
-    w = Wh(tmp_path / "wh")
-    yield w
-    w.con.close()
 
 
 def test_primary_key_unique_check_enforced_on_every_write(wh: Wh) -> None:
@@ -82,10 +45,10 @@ def test_primary_key_unique_check_enforced_on_every_write(wh: Wh) -> None:
         other.execute("INSERT INTO k VALUES (1, 'z', 0)")
     other.execute("INSERT INTO k VALUES (3, 'c', 0)")
     assert wh.rows("SELECT count(*) FROM k") == [(3,)]
-    meta = wh.schema("k").field("id").metadata
+    meta = wh.delta_schema("k").field("id").metadata
     assert meta[b"lakesql.ddl"] == b"id INTEGER PRIMARY KEY"
     assert json.loads(meta[b"lakesql.constraints"]) == ["UNIQUE (name)"]
-    assert not wh.schema("k").field("id").nullable
+    assert not wh.delta_schema("k").field("id").nullable
 
 
 def test_on_conflict_and_insert_or_replace(wh: Wh) -> None:

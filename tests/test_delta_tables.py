@@ -18,6 +18,7 @@ from typing import Any
 import deltalake
 import duckdb
 import pytest
+from helpers import Wh
 
 import lakesql
 
@@ -28,40 +29,6 @@ EXTENSION = (
     / f"v{duckdb.__version__}"
     / "delta.duckdb_extension"
 )
-
-
-class Wh:
-    """A warehouse with one connection and helpers."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.con = lakesql.connect(str(root))
-        self.cur = self.con.cursor()
-
-    def run(self, sql: str, params: Any = None) -> Any:
-        return self.cur.execute(sql, params)
-
-    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.cur.execute(sql, params).fetchall()
-
-    def path(self, name: str, schema: str = "main") -> str:
-        return str(self.root / schema / name)
-
-    def version(self, name: str, schema: str = "main") -> int:
-        return deltalake.DeltaTable(self.path(name, schema)).version()
-
-    def history(self, name: str) -> list[dict[str, Any]]:
-        """DESCRIBE HISTORY as dicts, newest first."""
-        cur = self.run(f"DESCRIBE HISTORY {name}")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-
-@pytest.fixture
-def wh(tmp_path: Path):
-    w = Wh(tmp_path / "wh")
-    yield w
-    w.con.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,36 +7,10 @@ the copy. Other cursors and sessions see nothing before COMMIT.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import deltalake
 import pytest
+from helpers import Wh
 
 import lakesql
-
-
-class Wh:
-    def __init__(self, root: Path):
-        self.root = root
-        self.con = lakesql.connect(str(root))
-        self.cur = self.con.cursor()
-
-    def run(self, sql: str, params: Any = None) -> Any:
-        return self.cur.execute(sql, params)
-
-    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.cur.execute(sql, params).fetchall()
-
-    def version(self, name: str) -> int:
-        return deltalake.DeltaTable(str(self.root / "main" / name)).version()
-
-
-@pytest.fixture
-def wh(tmp_path: Path):
-    w = Wh(tmp_path / "wh")
-    yield w
-    w.con.close()
 
 
 def test_commit_writes_the_transaction_in_one_version(wh: Wh) -> None:

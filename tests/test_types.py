@@ -17,44 +17,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import Wh
 
 import lakesql
 
 HUGE_MIN = -(2**127)
 HUGE_MAX = 2**127 - 1
 UHUGE_MAX = 2**128 - 1
-
-
-class Wh:
-    def __init__(self, root: Path, **settings: Any):
-        self.root = root
-        self.con = lakesql.connect(str(root), **settings)
-        self.cur = self.con.cursor()
-
-    def run(self, sql: str, params: Any = None) -> Any:
-        return self.cur.execute(sql, params)
-
-    def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self.cur.execute(sql, params).fetchall()
-
-    def types(self, sql: str) -> list[str]:
-        return [str(d[1]) for d in self.cur.execute(sql).description]
-
-    def path(self, name: str) -> str:
-        return str(self.root / "main" / name)
-
-    def version(self, name: str) -> int:
-        return deltalake.DeltaTable(self.path(name)).version()
-
-    def delta_schema(self, name: str) -> pa.Schema:
-        return pa.schema(deltalake.DeltaTable(self.path(name)).schema().to_arrow())
-
-
-@pytest.fixture
-def wh(tmp_path: Path):
-    w = Wh(tmp_path / "wh")
-    yield w
-    w.con.close()
 
 
 COLUMNS = (
