@@ -593,15 +593,22 @@ def _create_index(ctx: Context, node: exp.Create) -> Result | None:
     finally:
         _drop_stage(ctx, stage)
     indexes = [*_indexes(snap.schema), {"name": name, "unique": unique, "on": on}]
+    return _store_indexes(ctx, ref, snap, indexes, "CREATE INDEX")
+
+
+def _store_indexes(
+    ctx: Context, ref: TableRef, snap: delta.Snapshot, indexes: list[dict[str, Any]], operation: str
+) -> Result:
+    """Commit the table's index list (kept in its first field's metadata) as `operation`."""
     delta.set_field_metadata(
         ref.path,
         snap.schema[0].name,
         {INDEXES_KEY: json.dumps(indexes)},
         sql=ctx.statement,
-        operation="CREATE INDEX",
+        operation=operation,
     )
     ctx.session.invalidate(ref)
-    return Result(message="CREATE INDEX")
+    return Result(message=operation)
 
 
 def _index_owner(ctx: Context, schema: str, name: str) -> tuple[TableRef, delta.Snapshot] | None:
@@ -631,15 +638,7 @@ def _drop_index(ctx: Context, node: exp.Drop) -> Result | None:
         return _NOT_MINE  # DuckDB's own (TEMP) index, or DuckDB's error that it does not exist
     ref, snap = owner
     indexes = [i for i in _indexes(snap.schema) if i["name"].lower() != target.name.lower()]
-    delta.set_field_metadata(
-        ref.path,
-        snap.schema[0].name,
-        {INDEXES_KEY: json.dumps(indexes)},
-        sql=ctx.statement,
-        operation="DROP INDEX",
-    )
-    ctx.session.invalidate(ref)
-    return Result(message="DROP INDEX")
+    return _store_indexes(ctx, ref, snap, indexes, "DROP INDEX")
 
 
 def _create_schema(ctx: Context, node: exp.Create) -> Result:

@@ -84,6 +84,68 @@ def n_jobs(opts: dict[str, Any]) -> int:
     return int(opts["n_jobs"]) if opts["n_jobs"] != -1 else (os.cpu_count() or 1)
 
 
+def flaml_settings(
+    task: str,
+    metric: Any,
+    time_budget: float,
+    *,
+    seed: int,
+    learners: list[str],
+    log: Path,
+    jobs: int,
+) -> dict[str, Any]:
+    """FLAML AutoML.fit settings of a lakesql search: holdout validation on the given rows, every
+    trial logged to `log`, no sampling and each randomised learner's seed pinned in its search
+    space, so every logged trial can be refit exactly."""
+    return dict(
+        task=task,
+        metric=metric,
+        time_budget=time_budget,
+        seed=seed,
+        estimator_list=learners,
+        log_file_name=str(log),
+        log_type="all",
+        eval_method="holdout",
+        retrain_full=False,
+        verbose=0,
+        n_jobs=jobs,
+        sample=False,
+        custom_hp={
+            learner: {"random_state": {"domain": seed}}
+            for learner in learners
+            if learner in SEEDED_LEARNERS
+        },
+    )
+
+
+def read_flaml_log(
+    log: Path,
+    metric_value: Callable[[float], float | None],
+    config: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The trials FLAML logged to `log` (none when it wrote no log), numbered in order;
+    `metric_value` turns a validation loss into the metric, `config` a logged configuration into
+    the one stored."""
+    trials: list[dict[str, Any]] = []
+    if not log.exists():
+        return trials
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if "validation_loss" not in rec:
+            continue
+        loss = float(rec["validation_loss"])
+        add_trial(
+            trials,
+            rec["learner"],
+            config(rec["config"]) if config is not None else rec["config"],
+            loss,
+            metric_value(loss),
+            rec.get("trial_time"),
+            rec.get("wall_clock_time"),
+        )
+    return trials
+
+
 def add_trial(
     trials: list[dict[str, Any]],
     learner: str,
@@ -426,28 +488,17 @@ def fit(
         log = workdir / "flaml.log"
         automl = AutoML()
         jobs = n_jobs(opts)
-        settings: dict[str, Any] = dict(
-            task=task,
-            metric=flaml_metric,
-            time_budget=time_budget,
+        settings = flaml_settings(
+            task,
+            flaml_metric,
+            time_budget,
             seed=opts["seed"],
-            estimator_list=learners(task, opts["estimators"]),
-            log_file_name=str(log),
-            log_type="all",
-            eval_method="holdout",
-            retrain_full=False,
-            verbose=0,
-            n_jobs=jobs,
-            sample=False,  # every trial on all training rows, so each one can be refit exactly
+            learners=learners(task, opts["estimators"]),
+            log=log,
+            jobs=jobs,
         )
         if opts["max_trials"]:
             settings["max_iter"] = opts["max_trials"]
-        # Pin each randomised learner's seed in its search space, so the logged config refits exactly.
-        settings["custom_hp"] = {
-            learner: {"random_state": {"domain": opts["seed"]}}
-            for learner in settings["estimator_list"]
-            if learner in SEEDED_LEARNERS
-        }
         search: Any = contextlib.nullcontext()
         if cluster is not None:
             from lakesql.ml import cluster as ray_cluster
@@ -462,37 +513,17 @@ def fit(
         with _w.catch_warnings(), _quiet_logger("flaml.automl"):
             _w.simplefilter("ignore")
             automl.fit(X["train"], y["train"], X_val=X["valid"], y_val=y["valid"], **settings)
-    trials: list[dict[str, Any]] = []
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        if "validation_loss" not in rec:
-            continue
-        if cluster is not None:  # logged nested by FLAML's parallel search
-            rec["config"] = ray_cluster.trial_config(rec["config"])
-        loss = float(rec["validation_loss"])
-        add_trial(
-            trials,
-            rec["learner"],
-            rec["config"],
-            loss,
-            _metric_from_loss(metric, loss) if flaml_metric == _FLAML_METRIC.get(metric) else None,
-            rec.get("trial_time"),
-            rec.get("wall_clock_time"),
-        )
+    same_metric = flaml_metric == _FLAML_METRIC.get(metric)
+    trials = read_flaml_log(
+        log,
+        lambda loss: _metric_from_loss(metric, loss) if same_metric else None,
+        # logged nested by FLAML's parallel search
+        ray_cluster.trial_config if cluster is not None else None,
+    )
     if not trials and opts["max_trials"] == 1 and automl.best_estimator:
         # With one iteration FLAML fits its starting configuration without evaluating it; that
         # is the one trial, scored below like any refit.
-        trials.append(
-            {
-                "trial": 0,
-                "learner": automl.best_estimator,
-                "config": dict(automl.best_config),
-                "valid_loss": float("inf"),
-                "valid_metric": None,
-                "train_seconds": None,
-                "wall_clock_seconds": None,
-            }
-        )
+        add_trial(trials, automl.best_estimator, dict(automl.best_config), float("inf"), None, None)
     if not trials:
         raise E.OperationalError("the search finished no trial", hint="raise time_budget")
     flaml_best = min(trials, key=lambda t: t["valid_loss"])

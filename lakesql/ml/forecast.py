@@ -679,29 +679,6 @@ def _new_prep(data: _Data, problem: _Problem, exclude: list[str], notes: list[st
     return prep
 
 
-def _read_trials(log: Path, metric: str) -> list[dict[str, Any]]:
-    from lakesql.ml.automl import add_trial
-
-    trials: list[dict[str, Any]] = []
-    if not log.exists():
-        return trials
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        if "validation_loss" not in rec:
-            continue
-        loss = float(rec["validation_loss"])
-        add_trial(
-            trials,
-            rec["learner"],
-            rec["config"],
-            loss,
-            _metric_value(metric, loss),
-            rec.get("trial_time"),
-            rec.get("wall_clock_time"),
-        )
-    return trials
-
-
 def _metric_value(metric: str, loss: float) -> float:
     return 1.0 - loss if metric == "r2" else loss
 
@@ -724,7 +701,7 @@ def fit(
 ) -> Outcome:
     """The forecast branch of :func:`lakesql.ml.automl.fit`: search, choose, score."""
     from lakesql.ml import automl
-    from lakesql.ml.automl import SEEDED_LEARNERS, Outcome, _Progress, add_trial
+    from lakesql.ml.automl import Outcome, _Progress, add_trial
     from lakesql.ml.options import check_metric, learners
 
     metric = check_metric("forecast", opts["metric"])
@@ -749,24 +726,14 @@ def fit(
     if flaml_learners:
         from flaml import AutoML
 
-        settings: dict[str, Any] = dict(
-            task="regression",
-            metric=validation_metric,
-            time_budget=time_budget,
+        settings = automl.flaml_settings(
+            "regression",
+            validation_metric,
+            time_budget,
             seed=seed,
-            estimator_list=flaml_learners,
-            log_file_name=str(log),
-            log_type="all",
-            eval_method="holdout",
-            retrain_full=False,
-            verbose=0,
-            n_jobs=n_jobs,
-            sample=False,
-            custom_hp={
-                lrn: {"random_state": {"domain": seed}}
-                for lrn in flaml_learners
-                if lrn in SEEDED_LEARNERS
-            },
+            learners=flaml_learners,
+            log=log,
+            jobs=n_jobs,
         )
         if opts["max_trials"]:
             settings["max_iter"] = opts["max_trials"]
@@ -785,7 +752,7 @@ def fit(
                 y_val=problem.y_valid,
                 **settings,
             )
-    trials = _read_trials(log, metric)
+    trials = automl.read_flaml_log(log, lambda loss: _metric_value(metric, loss))
     best: dict[str, Any] | None = None
     estimator: Any = None
     if trials:
