@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +56,35 @@ class Wh:
         with pytest.raises(error, match=match):
             self.run(sql)
         assert self.version(table) == version
+
+
+def run_workers(
+    commands: list[list[str]],
+    go: Path,
+    ids: Sequence[int],
+    *,
+    start_timeout: float,
+    run_timeout: float,
+) -> list[Any]:
+    """Run one process per command, released together: each touches `go`.ready<id> when set up
+    and starts when `go` exists. Returns the JSON each printed last, in order; a worker that
+    fails, or does not start within `start_timeout` seconds, fails the test."""
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd in commands
+    ]
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not all(go.with_name(f"{go.name}.ready{w}").exists() for w in ids):
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.01)
+        go.touch()  # all start at the same moment
+        outputs = [p.communicate(timeout=run_timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]

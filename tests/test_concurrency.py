@@ -7,11 +7,11 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import deltalake
 import pytest
+from helpers import run_workers
 
 import lakesql
 
@@ -68,30 +68,16 @@ def test_concurrent_appends_from_two_processes(tmp_path: Path) -> None:
     assert deltalake.DeltaTable(path).version() == 0
 
     go = tmp_path / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", APPENDER, str(root), str(w), str(APPENDS), str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in (1, 2)
-    ]
-    try:
-        deadline = time.time() + 60
-        while not all((tmp_path / f"go.ready{w}").exists() for w in (1, 2)):
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-            assert time.time() < deadline, "the workers did not start"
-            time.sleep(0.01)
-        go.touch()  # both start appending at the same moment
-        outputs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (_out, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err
-    spans = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    spans = run_workers(
+        [
+            [sys.executable, "-c", APPENDER, str(root), str(w), str(APPENDS), str(go)]
+            for w in (1, 2)
+        ],
+        go,
+        (1, 2),
+        start_timeout=60,
+        run_timeout=240,
+    )
     # The two workers really ran at the same time.
     assert spans[0]["start"] < spans[1]["end"] and spans[1]["start"] < spans[0]["end"]
 
@@ -269,30 +255,14 @@ def test_concurrent_trains_into_one_registry(tmp_path: Path) -> None:
         )
     go = tmp_path / "go"
     workers = (1, 2, 3)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", TRAINER, str(root), str(w), str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w in workers
-    ]
-    try:
-        deadline = time.time() + 120
-        while not all((tmp_path / f"go.ready{w}").exists() for w in workers):
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-            assert time.time() < deadline, "the workers did not start"
-            time.sleep(0.01)
-        go.touch()
-        outputs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    for p, (_out, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err
-    results = [row for out, _ in outputs for row in json.loads(out.strip().splitlines()[-1])]
+    reports = run_workers(
+        [[sys.executable, "-c", TRAINER, str(root), str(w), str(go)] for w in workers],
+        go,
+        workers,
+        start_timeout=120,
+        run_timeout=300,
+    )
+    results = [row for report in reports for row in report]
     shared = sorted(v for m, v, _ in results if m == "shared")
     assert shared == [1, 2, 3, 4, 5, 6]  # each TRAIN got its own version, none lost
     assert sorted((m, v) for m, v, _ in results if m != "shared") == [

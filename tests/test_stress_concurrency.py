@@ -8,15 +8,13 @@ nothing; the worker then runs it again. Nothing else may go wrong.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import deltalake
 import pytest
+from helpers import run_workers
 
 import lakesql
 
@@ -74,26 +72,16 @@ def test_appends_merges_and_updates_lose_nothing(tmp_path: Path) -> None:
     script.write_text(WORKER)
     go = tmp_path / "go"
     roles = [("append", 40), ("append", 40), ("merge", 15), ("update", 15)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(root), role, str(w), str(n), str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for w, (role, n) in enumerate(roles)
-    ]
-    deadline = time.monotonic() + 120
-    while not all((tmp_path / f"go.ready{w}").exists() for w in range(len(roles))):
-        assert time.monotonic() < deadline
-        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-        time.sleep(0.01)
-    go.touch()
-    reports = []
-    for p in procs:
-        out, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+    reports = run_workers(
+        [
+            [sys.executable, str(script), str(root), role, str(w), str(n), str(go)]
+            for w, (role, n) in enumerate(roles)
+        ],
+        go,
+        range(len(roles)),
+        start_timeout=120,
+        run_timeout=600,
+    )
     for r in reports:
         assert not r["other"], r  # only ConflictError may interrupt a writer
         for m in r["messages"]:
