@@ -70,6 +70,7 @@ class Session:
         self.ml_views: dict[int, list[str]] = {}
         self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
         self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
+        self._rowid_refused: dict[tuple[str, str], E.Error] = {}  # why sync() could not define one
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -99,9 +100,10 @@ class Session:
                             self.engine.define_view(
                                 *rowid_view_name(schema, name), snap, rowid=True
                             )
-                        except E.NotSupportedError:
+                        except E.NotSupportedError as e:  # for rowid_view() to raise
                             self.engine.drop_view(*rowid_view_name(schema, name))
                             self._rowid_views.discard(key)
+                            self._rowid_refused[key] = e
                     self._stamps[key] = stamp
             for key in list(self._stamps):
                 if key not in seen:
@@ -125,13 +127,12 @@ class Session:
         key = (schema, name)
         with self._lock:
             if key not in self._rowid_views:
-                ref = self.warehouse.ref(schema, name)
-                self.engine.define_view(
-                    *rowid_view_name(schema, name), delta.snapshot(ref.path), rowid=True
-                )
                 self._rowid_views.add(key)
-                self._stamps.pop(key, None)  # the next sync() redefines both at one version
+                self._stamps.pop(key, None)  # sync() defines the table's views at one version
                 self.sync()
+            refused = self._rowid_refused.pop(key, None)
+            if refused is not None:
+                raise refused
         return rowid_view_name(schema, name)
 
     def _sync_system_tables(self) -> None:

@@ -243,3 +243,15 @@ def test_small_tables_are_scanned_in_insertion_order(tmp_path: Path) -> None:
     cur.execute("INSERT INTO big VALUES (-1)")
     assert "ORDER_BY" not in cur.execute("EXPLAIN SELECT * FROM big").fetchall()[0][1]
     con.close()
+
+
+def test_rowid_of_a_partitioned_table_is_refused_clearly(tmp_path: Path) -> None:
+    con = lakesql.connect(str(tmp_path / "wh"))
+    cur = con.cursor()
+    cur.execute("CREATE TABLE p (id INTEGER, grp VARCHAR) PARTITIONED BY (grp)")
+    cur.execute("INSERT INTO p VALUES (1, 'a'), (2, 'b')")
+    for _ in range(2):  # and again: the refusal is not remembered as a companion view
+        with pytest.raises(lakesql.NotSupportedError, match="rowid is not available"):
+            cur.execute("SELECT rowid, * FROM p")
+    assert cur.execute("SELECT * FROM p ORDER BY id").fetchall() == [(1, "a"), (2, "b")]
+    con.close()
