@@ -7,6 +7,7 @@ check: lint typecheck test
 lint:
 	ruff check lakesql tests benchmarks udfs
 	ruff format --check lakesql tests benchmarks udfs
+	lint-imports
 
 typecheck:
 	mypy lakesql

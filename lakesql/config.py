@@ -35,25 +35,102 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None or str(value) == "" else str(value)
 
 
+MAX_TIME_BUDGET = 30 * 24 * 3600  # seconds: the bound of the setting and of TRAIN's option
+
+
 @dataclass(frozen=True)
-class Setting:
-    """One declared setting."""
+class Spec:
+    """One declared setting or TRAIN option: its conversion, default, help and allowed values.
+
+    Attributes:
+        choices: the only values allowed (empty: any).
+        low, high: smallest and largest value (None: unbounded); `open_low` / `open_high`
+            exclude the bound itself.
+    """
 
     name: str
     convert: Callable[[Any], Any]
     default: Any
     help: str
     type_name: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def check(self, value: Any, kind: str = "setting") -> Any:
+        """`value` converted and checked against the choices and bounds.
+
+        Args:
+            kind: what the spec is called in errors ("setting", "option").
+
+        Raises:
+            OptionError: a value of the wrong type, outside the choices or the bounds.
+        """
+        try:
+            converted = self.convert(value)
+        except (TypeError, ValueError) as e:
+            raise OptionError(
+                f"{kind} {self.name!r} expects {self.type_name}: {e}", hint=self.help
+            ) from e
+        if converted is None:
+            return None
+        if self.choices and converted not in self.choices:
+            raise OptionError(
+                f"{kind} {self.name!r} must be one of {', '.join(map(str, self.choices))}, "
+                f"not {converted!r}"
+            )
+        below = self.low is not None and (
+            converted <= self.low if self.open_low else converted < self.low
+        )
+        above = self.high is not None and (
+            converted >= self.high if self.open_high else converted > self.high
+        )
+        if below or above:
+            raise OptionError(f"{kind} {self.name!r} must be {self._range()}, not {converted:,}")
+        return converted
+
+    def _range(self) -> str:
+        low = (
+            f"{'above' if self.open_low else 'at least'} {self.low:,}"
+            if self.low is not None
+            else ""
+        )
+        high = (
+            f"{'below' if self.open_high else 'at most'} {self.high:,}"
+            if self.high is not None
+            else ""
+        )
+        return " and ".join(x for x in (low, high) if x)
+
+
+Setting = Spec  # a session setting is a Spec
 
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
         Setting("warehouse", str, "./lakehouse", "Folder holding the warehouse.", "path"),
-        Setting("threads", _to_int, 0, "DuckDB worker threads (0: one per core).", "integer"),
+        Setting(
+            "threads",
+            _to_int,
+            0,
+            "DuckDB worker threads (0: one per core).",
+            "integer",
+            low=0,
+            high=1024,
+        ),
         Setting("memory_limit", _opt_str, None, "DuckDB memory limit, e.g. '4GB'.", "text"),
         Setting(
-            "time_budget", _to_int, 60, "Default TRAIN AUTOML time budget in seconds.", "integer"
+            "time_budget",
+            _to_int,
+            60,
+            "Default TRAIN AUTOML time budget in seconds.",
+            "integer",
+            low=0,
+            open_low=True,
+            high=MAX_TIME_BUDGET,
         ),
         Setting(
             "cluster",
@@ -77,6 +154,7 @@ SETTINGS: dict[str, Setting] = {
             "How tables are read: 'auto' (Parquet file list when the table allows it, else the "
             "delta extension), 'extension' or 'parquet'.",
             "text",
+            choices=("auto", "extension", "parquet"),
         ),
         Setting(
             "progress",
@@ -91,13 +169,11 @@ SETTINGS: dict[str, Setting] = {
             1_000_000,
             "Rows per Arrow batch streamed into writes.",
             "integer",
+            low=1,
+            high=1 << 31,
         ),
     ]
 }
-
-_CHOICES = {"delta_reader": ("auto", "extension", "parquet")}
-# smallest (and largest) value of integer settings
-_RANGES = {"threads": (0, 1024), "batch_rows": (1, 1 << 31), "time_budget": (1, 1 << 31)}
 
 
 def validate(name: str, value: Any) -> Any:
@@ -111,19 +187,7 @@ def validate(name: str, value: Any) -> Any:
     if spec is None:
         hint = suggest(key, SETTINGS) or "valid settings: " + ", ".join(sorted(SETTINGS))
         raise OptionError(f"unknown setting {name!r}", hint=hint)
-    try:
-        converted = spec.convert(value)
-    except (TypeError, ValueError) as e:
-        raise OptionError(f"setting {key!r} expects {spec.type_name}: {e}") from e
-    bounds = _RANGES.get(key)
-    if bounds is not None and not bounds[0] <= converted <= bounds[1]:
-        raise OptionError(
-            f"setting {key!r} must be between {bounds[0]} and {bounds[1]}, not {converted}"
-        )
-    choices = _CHOICES.get(key)
-    if choices and converted not in choices:
-        raise OptionError(f"setting {key!r} must be one of {', '.join(choices)}, not {converted!r}")
-    return converted
+    return spec.check(value)
 
 
 def resolve(overrides: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -7,11 +7,13 @@ has nothing left to do and ``rollback()`` has nothing to undo.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from lakesql import errors as E
+from lakesql.catalog.warehouse import FEATURE_TABLES, Warehouse
 from lakesql.session import Session
 
 
@@ -286,3 +288,32 @@ class Cursor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass
+class WarehouseNames:
+    """The names a warehouse folder holds, read without opening a connection."""
+
+    schemas: list[str] = field(default_factory=list)
+    tables: dict[str, list[str]] = field(default_factory=dict)  # schema -> tables
+    feature_tables: list[tuple[str, str]] = field(default_factory=list)  # (schema, name)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> catalog document
+
+
+def warehouse_names(warehouse: str) -> WarehouseNames:
+    """Schemas, tables, feature tables and models of the warehouse folder `warehouse`.
+
+    For tools that show names while a connection opens or runs a statement (the shell's
+    completion); it reads the folder only and starts no engine.
+
+    Raises:
+        lakesql.Error: the folder cannot be read as a warehouse.
+    """
+    wh = Warehouse(warehouse)
+    schemas = wh.schemas()
+    features = sorted(
+        (str(d.get("schema", "main")), str(d["name"]))
+        for d in wh.docs(FEATURE_TABLES).values()
+        if "name" in d
+    )
+    return WarehouseNames(schemas, {s: wh.tables(s) for s in schemas}, features, wh.docs("models"))

@@ -75,7 +75,12 @@ class ParseError(ProgrammingError):
 
 
 class CatalogError(ProgrammingError):
-    """A name that does not resolve, or that already exists."""
+    """A name that does not resolve, or that already exists.
+
+    `missing` is the table name the engine could not find, when it said which (set by the
+    adapter that translated the engine's error, read by the session to suggest a table)."""
+
+    missing: str | None = None
 
 
 class UnknownObjectError(CatalogError):

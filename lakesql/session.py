@@ -6,7 +6,6 @@ text -> split -> parse (LakeSQL dialect) -> executor from the table, or DuckDB a
 from __future__ import annotations
 
 import os
-import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -16,26 +15,21 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from lakesql import config
+from lakesql import config, statements
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
-from lakesql.dialect.dialect import is_own_statement_text, parse_statement
-from lakesql.engine import execute as transaction
+from lakesql.context import Context, Result
+from lakesql.dialect.classify import Classified, classify, returns_count
+from lakesql.dialect.dialect import parse_statement
+from lakesql.engine import transactions as transaction
 from lakesql.engine.duckdb import Engine, rowid_view_name
-from lakesql.engine.execute import (
-    Context,
-    Result,
-    execute_node,
-    rewrite_for_duckdb,
-    rewrite_time_travel,
-)
+from lakesql.engine.rewrites import rewrite_for_duckdb
+from lakesql.engine.timetravel import rewrite_time_travel
 from lakesql.features import store as features
 from lakesql.ml import inference, registry
 from lakesql.script import Statement, split_statements
 from lakesql.storage import delta
 from lakesql.udfs import UdfSpec, first_doc_line, load_folder, resolve
-
-_MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
 
 
 class Session:
@@ -68,7 +62,7 @@ class Session:
         self.unoptimized: set[int] = set()  # DuckDB cursors whose user ran PRAGMA disable_optimizer
         # per cursor: the views the last statement's ML.* calls registered (inference.release)
         self.ml_views: dict[int, list[str]] = {}
-        self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
+        self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open Transaction
         self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
         self._rowid_refused: dict[tuple[str, str], E.Error] = {}  # why sync() could not define one
         self._load_udfs()
@@ -209,29 +203,30 @@ class Session:
             raise E.ProgrammingError("parameters can only be bound to a single statement")
         result = Result()
         for st in statements:
-            result = self._execute_one(st.sql, params, cur)
+            kind = classify(st.sql)
+            result = self._execute_one(kind, params, cur)
             tx = self.transaction(cur)
-            if tx is not None and result.cursor is None and not _TRANSACTION_CONTROL.match(st.sql):
+            if tx is not None and result.cursor is None and kind.bare_transaction is None:
                 tx.statements.append(st.sql)  # the COMMIT's commit info lists its writes
         return result
 
-    def _execute_one(self, sql: str, params: Any, cur: Any) -> Result:
+    def _execute_one(self, kind: Classified, params: Any, cur: Any) -> Result:
         self.sync()
-        m = _VERIFICATION.match(sql)
-        if m:  # DuckDB's self-check; lakesql's own statements run without it (see _internal)
-            if m.group(1).lower() == "enable":
+        verify = kind.pragma_switch("verification")
+        if verify is not None:  # DuckDB's self-check; lakesql's own statements run without it
+            if verify:
                 self._verifying[id(cur)] = cur
             else:
                 self._verifying.pop(id(cur), None)
                 self._suspended.discard(id(cur))
-        m = _OPTIMIZER.match(sql)
-        if m:  # without the optimizer DuckDB has no column statistics (engine/bounds.py)
-            if m.group(1).lower() == "disable":
-                self.unoptimized.add(id(cur))
-            else:
+        optimize = kind.pragma_switch("optimizer")
+        if optimize is not None:  # without the optimizer DuckDB has no column statistics
+            if optimize:
                 self.unoptimized.discard(id(cur))
+            else:
+                self.unoptimized.add(id(cur))
         self._internal(cur)
-        prepared = self._prepare(sql, params, cur)
+        prepared = self._prepare(kind, params, cur)
         if isinstance(prepared, Result):
             return prepared
         node, text = prepared
@@ -242,7 +237,7 @@ class Session:
             duck = self.engine.run(cur, text, params)
         except E.CatalogError as e:
             raise self._explain_missing(e) from e
-        if node is not None and _is_command(node):
+        if returns_count(node):
             desc = duck.description
             count = -1
             if desc and len(desc) == 1 and desc[0][0] == "Count":
@@ -265,20 +260,17 @@ class Session:
             self.engine.run(cur, "PRAGMA disable_verification")
             self._suspended.add(id(cur))
 
-    def _prepare(self, sql: str, params: Any, cur: Any) -> Result | tuple[Any, str]:
+    def _prepare(self, kind: Classified, params: Any, cur: Any) -> Result | tuple[Any, str]:
         """Expand and parse a statement, running it when it is lakesql's: its Result, or the
         (parsed node, text) DuckDB should run as the user's statement."""
-        original = ""
-        upper = sql.upper()
+        original, sql = "", kind.sql
         inference.release(self, cur)
-        if ("ML." in upper or "PREDICT" in upper) and not upper.lstrip().startswith(
-            ("PREDICT ", "TRAIN ")
-        ):
+        if kind.expands_ml:
             try:
                 original, sql = sql, inference.expand(self, cur, sql)
             except E.CatalogError as e:
                 raise self._explain_missing(e) from e
-        if "FEATURES_AT_TIME" in sql.upper():
+        if kind.expands_features:
             try:
                 original, sql = original or sql, features.expand(self, cur, sql)
             except E.CatalogError as e:
@@ -286,35 +278,40 @@ class Session:
         try:
             node = parse_statement(sql)
         except E.ParseError as e:
-            if is_own_statement_text(sql):
+            if kind.own:
                 raise
-            _refuse_unread_create_table(sql, e)
+            _refuse_unread_create_table(kind, e)
             node = None
         if isinstance(node, exp.Command):
-            _refuse_unread_create_table(sql, None)
+            _refuse_unread_create_table(kind, None)
         ctx = Context(self, cur, sql, params, original)
-        control = _TRANSACTION_CONTROL.match(sql)  # sqlglot reads START/END/ABORT as columns
-        if control:
-            word = control.group(1).upper()
-            if word in ("BEGIN", "START"):
-                return transaction.begin(ctx)
-            if word in ("COMMIT", "END"):
-                return transaction.commit(ctx)
+        control = kind.bare_transaction  # sqlglot reads START/END/ABORT as columns
+        if control == "BEGIN":
+            return transaction.begin(ctx)
+        if control == "COMMIT":
+            return transaction.commit(ctx)
+        if control == "ROLLBACK":
             return transaction.rollback(ctx)
         tx = self.transaction(cur)
         if tx is not None and node is not None:
+            statements.refuse_in_transaction(node)
             result = transaction.in_transaction(ctx, tx, node)
             if result is not None:
                 return result
         if node is not None:
-            result = execute_node(ctx, node)
+            result = self.execute_node(ctx, node)
             if result is not None:
                 return result
             return node, rewrite_for_duckdb(ctx, rewrite_time_travel(ctx, node))
         return node, sql
 
+    def execute_node(self, ctx: Context, node: Any) -> Result | None:
+        """Run parsed statement `node` through the statement table (`lakesql.statements`); None
+        when it is DuckDB's to run as written."""
+        return statements.execute_node(ctx, node)
+
     def transaction(self, cur: Any) -> Any:
-        """The open transaction (execute.Transaction) of DuckDB cursor `cur`, or None."""
+        """The open transaction (engine.transactions.Transaction) of DuckDB cursor `cur`, or None."""
         return self._transactions.get(id(cur))
 
     def set_transaction(self, cur: Any, tx: Any) -> None:
@@ -332,10 +329,9 @@ class Session:
 
     def _explain_missing(self, e: E.CatalogError) -> E.Error:
         """Replace DuckDB's guess for a missing table by one from the warehouse's tables."""
-        m = _MISSING_TABLE.search(e.message)
-        if m is None:
+        if e.missing is None:
             return e
-        name = m.group(1).strip('"')
+        name = e.missing
         tables = self.warehouse.all_tables()
         candidates = [t.name if t.schema == "main" else t.qualified for t in tables]
         hint = E.suggest(name, candidates) or "SHOW TABLES lists the tables"
@@ -479,22 +475,13 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
 }
 
 
-_VERIFICATION = re.compile(r"\s*PRAGMA\s+(enable|disable)_verification\s*;?\s*$", re.IGNORECASE)
-_OPTIMIZER = re.compile(r"\s*PRAGMA\s+(enable|disable)_optimizer\s*;?\s*$", re.IGNORECASE)
-_TRANSACTION_CONTROL = re.compile(
-    r"\s*(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)(?:\s+(?:TRANSACTION|WORK))?\s*;?\s*$",
-    re.IGNORECASE,
-)
-_CREATE_TABLE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
-
-
-def _refuse_unread_create_table(sql: str, error: E.ParseError | None) -> None:
+def _refuse_unread_create_table(kind: Classified, error: E.ParseError | None) -> None:
     """A CREATE TABLE lakesql cannot read must fail, not become a DuckDB in-memory table.
 
     Handing it to DuckDB would create a table that lives in this session only: its rows would
     never reach the warehouse, silently.
     """
-    if not _CREATE_TABLE.match(sql):
+    if not kind.creates_table:
         return
     detail = f" ({error.message})" if error is not None else ""
     raise E.NotSupportedError(
@@ -503,24 +490,3 @@ def _refuse_unread_create_table(sql: str, error: E.ParseError | None) -> None:
         hint="Delta tables take column types, NOT NULL, PARTITIONED BY and COMMENT; "
         "CREATE TEMP TABLE makes a DuckDB table that lives in this session",
     )
-
-
-def _is_command(node: Any) -> bool:
-    from sqlglot import exp
-
-    return isinstance(
-        node,
-        (
-            exp.Insert,
-            exp.Update,
-            exp.Delete,
-            exp.Merge,
-            exp.Create,
-            exp.Drop,
-            exp.Alter,
-            exp.Set,
-            exp.Use,
-            exp.Commit,
-            exp.Rollback,
-        ),
-    ) or (isinstance(node, exp.Copy) and bool(node.args.get("kind")))

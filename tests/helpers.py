@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -88,3 +89,23 @@ def run_workers(
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+# One switch for every snapshot and golden file the tests compare against: set
+# LAKESQL_UPDATE_SNAPSHOTS=1 to write what the code produces, then read the diff.
+UPDATE_SNAPSHOTS = os.environ.get("LAKESQL_UPDATE_SNAPSHOTS") == "1"
+
+
+def snapshot(path: Path, text: str) -> None:
+    """`text` must equal the file at `path` (written instead under LAKESQL_UPDATE_SNAPSHOTS=1)."""
+    if UPDATE_SNAPSHOTS:
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def load_frame(cur: Any, table: str, frame: Any) -> None:
+    """CREATE OR REPLACE TABLE `table` holding the rows of pandas `frame`."""
+    source = f"__src_{table}"
+    cur._duck.register(source, pa.Table.from_pandas(frame, preserve_index=False))
+    cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+    cur._duck.unregister(source)

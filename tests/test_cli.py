@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cli"
 LAKESQL = [sys.executable, "-m", "lakesql.cli"]
@@ -34,8 +35,7 @@ QUERY = "SELECT * FROM (VALUES (1, 'ada', 2.5, NULL), (22, 'grace hopper', -1.0,
 def test_output_formats_match_snapshots(tmp_path: Path, fmt: str) -> None:
     out = lakesql("-c", QUERY, "--format", fmt, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    expected = (FIXTURES / f"format_{fmt}.txt").read_text()
-    assert out.stdout == expected
+    snapshot(FIXTURES / f"format_{fmt}.txt", out.stdout)
 
 
 def test_json_is_valid(tmp_path: Path) -> None:

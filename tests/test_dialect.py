@@ -9,7 +9,8 @@ from sqlglot import exp
 
 from lakesql import ParseError
 from lakesql.dialect import expressions as lx
-from lakesql.dialect.dialect import generate, is_own_statement_text, parse_statement
+from lakesql.dialect.classify import is_own_statement_text
+from lakesql.dialect.dialect import generate, parse_statement
 from lakesql.script import split_statements
 
 GOLDEN = Path(__file__).parent / "fixtures" / "dialect"

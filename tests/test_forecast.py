@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers import load_frame
 
 import lakesql
 from lakesql.ml import forecast as F
@@ -22,13 +23,6 @@ STORES = {"north": (100.0, 0.5, 10.0), "south": (40.0, -0.05, 4.0)}  # level, tr
 def series(days: int, level: float, trend: float, swing: float, rng: Any) -> Any:
     t = np.arange(days)
     return level + trend * t + swing * np.sin(2 * np.pi * t / 7) + rng.normal(0, 1.5, days)
-
-
-def load_frame(cur: Any, table: str, frame: Any) -> None:
-    source = f"__src_{table}"
-    cur._duck.register(source, pa.Table.from_pandas(frame, preserve_index=False))
-    cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-    cur._duck.unregister(source)
 
 
 def mape(truth: Any, pred: Any) -> float:

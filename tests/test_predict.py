@@ -9,17 +9,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from helpers import load_frame
 
 import lakesql
 
 FAMILIES = ["xgboost", "lgbm", "rf", "extra_tree", "histgb", "lr"]
-
-
-def load_frame(cur: Any, table: str, frame: Any) -> None:
-    source = f"__src_{table}"
-    cur._duck.register(source, pa.Table.from_pandas(frame, preserve_index=False))
-    cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-    cur._duck.unregister(source)
 
 
 @pytest.fixture(scope="module")

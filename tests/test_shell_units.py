@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 
 from lakesql.cli.complete import LAKESQL_SYNTAX, Catalog, complete_text
@@ -25,14 +26,10 @@ FAKE_MODEL = {
     "versions": [1],
     "aliases": {"latest": 1},
 }
-UPDATE = os.environ.get("LAKESQL_UPDATE_SNAPSHOTS") == "1"
 
 
 def snapshot(name: str, text: str) -> None:
-    path = FIXTURES / name
-    if UPDATE:
-        path.write_text(text)
-    assert text == path.read_text()
+    helpers.snapshot(FIXTURES / name, text)
 
 
 # -- when does the input end? -------------------------------------------------------------------

@@ -10,19 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
+from helpers import load_frame
 
 import lakesql
 
 BUDGET = 3
-
-
-def load_frame(cur: Any, table: str, frame: Any) -> None:
-    source = f"__src_{table}"
-    cur._duck.register(source, pa.Table.from_pandas(frame, preserve_index=False))
-    cur.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-    cur._duck.unregister(source)
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,12 @@ from lakesql.errors import (
 _NAME = re.compile(r"^[^\W\d]\w*$", re.UNICODE)
 DEFAULT_SCHEMA = "main"
 RESERVED_SCHEMAS = {"lakesql", "information_schema", "pg_catalog", "temp", "system"}
+FEATURE_TABLES = "feature_tables"  # document kind of feature-table definitions (lakesql.features)
+
+
+def feature_doc_name(schema: str, name: str) -> str:
+    """The document name of feature table schema.name."""
+    return f"{schema}__{name}"
 
 
 def validate_name(name: str, what: str = "name") -> str:
@@ -182,6 +188,10 @@ class Warehouse:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=2, sort_keys=True, default=str)
         os.replace(tmp, folder / f"{validate_name(name)}.json")
+
+    def is_feature_table(self, ref: TableRef) -> bool:
+        """True when `ref` is a feature table (its rows are written by REFRESH only)."""
+        return self.get_doc(FEATURE_TABLES, feature_doc_name(ref.schema, ref.name)) is not None
 
     def get_doc(self, kind: str, name: str) -> dict[str, Any] | None:
         path = self._doc_dir(kind) / f"{validate_name(name)}.json"

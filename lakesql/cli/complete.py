@@ -176,8 +176,6 @@ _TABLE_CONTEXT = frozenset(
 )
 _SCHEMA_CONTEXT = frozenset({"SCHEMA", "IN", "USE"})
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-FEATURE_KIND = "feature_tables"  # warehouse catalog folder of feature tables
-MODEL_KIND = "models"  # warehouse catalog folder of models
 
 
 def quote_ident(name: str) -> str:
@@ -202,42 +200,27 @@ class Catalog:
     live: bool = False  # columns, functions and keywords came from the connection
     stale: bool = True  # live names may have changed (a statement ran)
     _folder_at: float = 0.0
-    _warehouse: Any = None
+    _model_docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # -- the warehouse folder (no connection needed) -------------------------------------------
     def refresh_folder(self, max_age: float = 1.0) -> None:
         """Re-read schemas, tables, feature tables and models from the folder (cached max_age s)."""
         if self.warehouse_root is None or time.monotonic() - self._folder_at < max_age:
             return
-        try:
-            if self._warehouse is None:
-                from lakesql.catalog.warehouse import Warehouse
+        from lakesql.dbapi import warehouse_names
 
-                self._warehouse = Warehouse(self.warehouse_root)
-            wh = self._warehouse
-            schemas = wh.schemas()
-            tables = {s: wh.tables(s) for s in schemas}
-            features = sorted(
-                (str(d.get("schema", "main")), str(d["name"]))
-                for d in wh.docs(FEATURE_KIND).values()
-                if "name" in d
-            )
-            models = sorted(wh.docs(MODEL_KIND))
+        try:
+            names = warehouse_names(self.warehouse_root)
         except Exception:  # a folder being written by another process: keep what we had
             return
-        self.schemas, self.tables, self.features, self.models = schemas, tables, features, models
+        self.schemas, self.tables, self.features = names.schemas, names.tables, names.feature_tables
+        self.models, self._model_docs = sorted(names.models), names.models
         self._folder_at = time.monotonic()
 
     def model_docs(self) -> dict[str, dict[str, Any]]:
         """The model catalog documents, by name (empty before any model is registered)."""
         self.refresh_folder(max_age=0)
-        if self._warehouse is None:
-            return {}
-        try:
-            docs: dict[str, dict[str, Any]] = self._warehouse.docs(MODEL_KIND)
-            return docs
-        except Exception:
-            return {}
+        return self._model_docs
 
     # -- the connection ------------------------------------------------------------------------
     def refresh_live(self, cursor: Any) -> None:

@@ -10,7 +10,7 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.tokens import TokenType
 
 from lakesql.dialect import expressions as lx
-from lakesql.errors import ParseError, SourceSpan
+from lakesql.errors import InternalError, ParseError, SourceSpan
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -499,9 +499,6 @@ class LakeSQL(DuckDB):
         def showschemas_sql(self, e: lx.ShowSchemas) -> str:
             return "SHOW SCHEMAS"
 
-        def describetable_sql(self, e: lx.DescribeTable) -> str:
-            return f"DESCRIBE {self.sql(e, 'this')}"
-
         def showfunctions_sql(self, e: lx.ShowFunctions) -> str:
             return "SHOW FUNCTIONS"
 
@@ -631,8 +628,8 @@ LakeSQL.Generator.TRANSFORMS = {
         cls: getattr(LakeSQL.Generator, f"{cls.__name__.lower()}_sql")
         for cls in vars(lx).values()
         if isinstance(cls, type)
-        and issubclass(cls, lx.LakeStatement)
-        and cls is not lx.LakeStatement
+        and issubclass(cls, lx.LakeNode)
+        and cls not in (lx.LakeNode, lx.LakeStatement)
     },
 }
 
@@ -687,8 +684,16 @@ def _to_parse_error(e: SqlglotParseError, sql: str) -> ParseError:
     )
 
 
-def is_own_statement_text(sql: str) -> bool:
-    """True when `sql` starts with words only lakesql's grammar accepts."""
-    words = sql.split(None, 3)
-    upper = tuple(w.upper() for w in words)
-    return any(upper[: len(w)] == w for w in OWN_LEADING_WORDS)
+def table_span(table: exp.Table) -> tuple[int, int]:
+    """Character span [start, end) of a table name in the statement text it was parsed from."""
+    parts = [p for p in table.parts if p.meta.get("start") is not None]
+    if not parts:
+        raise InternalError(f"no source position for table {table.sql()}")
+    return min(p.meta["start"] for p in parts), max(p.meta["end"] for p in parts) + 1
+
+
+def splice(sql: str, edits: list[tuple[int, int, str]]) -> str:
+    """`sql` with each (start, end, text) edit applied; the spans must not overlap."""
+    for start, end, text in sorted(edits, reverse=True):
+        sql = sql[:start] + text + sql[end:]
+    return sql

@@ -5,8 +5,13 @@ from __future__ import annotations
 from sqlglot import exp
 
 
-class LakeStatement(exp.Expression):
-    """Base of lakesql's own statements."""
+class LakeNode(exp.Expression):
+    """Base of lakesql's own nodes; each is generated back by its `<key>_sql` method."""
+
+
+class LakeStatement(LakeNode):
+    """Base of lakesql's own statements; each has a row in the statement table
+    (`lakesql.statements`)."""
 
 
 class DescribeHistory(LakeStatement):
@@ -38,10 +43,6 @@ class ShowTables(LakeStatement):
 
 class ShowSchemas(LakeStatement):
     arg_types = {"this": False}
-
-
-class DescribeTable(LakeStatement):
-    arg_types = {"this": True}
 
 
 class CreatePythonFunction(LakeStatement):
@@ -110,7 +111,7 @@ class TrainAutoML(LakeStatement):
     }
 
 
-class Option(LakeStatement):
+class Option(LakeNode):
     arg_types = {"this": True, "expression": True}
 
 
@@ -118,7 +119,7 @@ class RetrainModel(LakeStatement):
     arg_types = {"this": True, "version": False}
 
 
-class ModelRef(LakeStatement):
+class ModelRef(LakeNode):
     # a model name with an optional VERSION n or ALIAS a
     arg_types = {"this": True, "version": False, "alias": False}
 

@@ -19,7 +19,7 @@ from lakesql.engine.duckdb import quote
 from lakesql.engine.rowid import delta_columns, outer_queries, parse_if_mentioned, source_table
 
 if TYPE_CHECKING:
-    from lakesql.engine.execute import Context
+    from lakesql.context import Context
 
 INTEGER_TYPES = {
     *("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"),

@@ -81,57 +81,57 @@ def _extension_path() -> str | None:
 
 
 # Translation of DuckDB exceptions, once, by class (most specific first).
-_TRANSLATION: list[tuple[type[Exception], type[E.Error]]] = [
-    (duckdb.ParserException, E.ParseError),
-    (duckdb.CatalogException, E.CatalogError),
-    (duckdb.BinderException, E.ProgrammingError),
-    (duckdb.ConstraintException, E.IntegrityError),
-    (duckdb.ConversionException, E.DataError),
-    (duckdb.OutOfRangeException, E.DataError),
-    (duckdb.InvalidInputException, E.DataError),
-    (duckdb.TypeMismatchException, E.DataError),
-    (duckdb.InterruptException, E.OperationalError),
-    (duckdb.NotImplementedException, E.NotSupportedError),
-    (duckdb.InvalidTypeException, E.ProgrammingError),
-    (duckdb.DependencyException, E.CatalogError),
-    (duckdb.PermissionException, E.OperationalError),
-    (duckdb.IOException, E.OperationalError),
-    (duckdb.InternalException, E.InternalError),
-    (duckdb.ProgrammingError, E.ProgrammingError),
-    (duckdb.DataError, E.DataError),
-    (duckdb.IntegrityError, E.IntegrityError),
-    (duckdb.NotSupportedError, E.NotSupportedError),
-    (duckdb.OperationalError, E.OperationalError),
-    (duckdb.Error, E.DatabaseError),
+# DuckDB's exception classes, the type name that starts their message (all a DuckDB error raised
+# while a result streams keeps: it reaches Python as an Arrow error holding only the text), and
+# the lakesql error each becomes. First match wins; the bare names end the table.
+_TRANSLATION: list[tuple[type[Exception], str | None, type[E.Error]]] = [
+    (duckdb.ParserException, "Parser Error", E.ParseError),
+    (duckdb.CatalogException, "Catalog Error", E.CatalogError),
+    (duckdb.BinderException, "Binder Error", E.ProgrammingError),
+    (duckdb.ConstraintException, "Constraint Error", E.IntegrityError),
+    (duckdb.ConversionException, "Conversion Error", E.DataError),
+    (duckdb.OutOfRangeException, "Out of Range Error", E.DataError),
+    (duckdb.InvalidInputException, "Invalid Input Error", E.DataError),
+    (duckdb.TypeMismatchException, "Mismatch Type Error", E.DataError),
+    (duckdb.InterruptException, "INTERRUPT Error", E.OperationalError),
+    (duckdb.NotImplementedException, "Not implemented Error", E.NotSupportedError),
+    (duckdb.InvalidTypeException, "Invalid Type Error", E.ProgrammingError),
+    (duckdb.DependencyException, "Dependency Error", E.CatalogError),
+    (duckdb.PermissionException, "Permission Error", E.OperationalError),
+    (duckdb.IOException, "IO Error", E.OperationalError),
+    (duckdb.InternalException, "INTERNAL Error", E.InternalError),
+    (duckdb.ProgrammingError, None, E.ProgrammingError),
+    (duckdb.DataError, None, E.DataError),
+    (duckdb.IntegrityError, None, E.IntegrityError),
+    (duckdb.NotSupportedError, None, E.NotSupportedError),
+    (duckdb.OperationalError, None, E.OperationalError),
+    (duckdb.Error, None, E.DatabaseError),
 ]
+_MISSING_TABLE = re.compile(r"^Catalog Error: Table with name (\S+) does not exist")
+
+
+def _message(e: BaseException) -> str:
+    """DuckDB's message without the LINE/caret snippet (lakesql renders its own)."""
+    return str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+
+
+def _error(target: type[E.Error], message: str, span: E.SourceSpan | None = None) -> E.Error:
+    error = target(message, span=span)
+    if isinstance(error, E.CatalogError):
+        m = _MISSING_TABLE.match(message)
+        error.missing = m.group(1).strip('"') if m else None
+    return error
 
 
 def translate(e: Exception, sql: str | None = None, con: Any = None) -> E.Error:
     """Turn a DuckDB exception into the matching lakesql error."""
-    target: type[E.Error] = E.InternalError
-    for cls, error_class in _TRANSLATION:
-        if isinstance(e, cls):
-            target = error_class
-            break
-    message = str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
     if isinstance(e, duckdb.InterruptException):
         return E.OperationalError("statement cancelled")
+    target = next((err for cls, _, err in _TRANSLATION if isinstance(e, cls)), E.InternalError)
     span = None
     if target is E.ParseError and sql is not None:
         span = E.SourceSpan(sql, _parse_position(sql, con))
-    return target(message, span=span)
-
-
-# DuckDB errors raised while a result streams reach Python as Arrow errors holding only the text.
-_STREAM_ERRORS: list[tuple[str, type[E.Error]]] = [
-    ("Conversion Error", E.DataError),
-    ("Out of Range Error", E.DataError),
-    ("Invalid Input Error", E.DataError),
-    ("Mismatch Type Error", E.DataError),
-    ("Constraint Error", E.IntegrityError),
-    ("INTERRUPT Error", E.OperationalError),
-    ("IO Error", E.OperationalError),
-]
+    return _error(target, _message(e), span)
 
 
 def guard_stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
@@ -144,11 +144,12 @@ def guard_stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
             except StopIteration:
                 return
             except (OSError, pa.ArrowException) as e:
-                message = str(e).split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+                message = _message(e)
                 target = next(
-                    (cls for p, cls in _STREAM_ERRORS if message.startswith(p)), E.DatabaseError
+                    (err for _, p, err in _TRANSLATION if p and message.startswith(p)),
+                    E.DatabaseError,
                 )
-                raise target(message) from e
+                raise _error(target, message) from e
             yield batch
 
     return pa.RecordBatchReader.from_batches(reader.schema, gen())

@@ -19,10 +19,11 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from lakesql.dialect.dialect import LakeSQL, parse_statement
 from lakesql.engine.duckdb import ROWID_COLUMN, quote
+from lakesql.engine.names import target_ref
 from lakesql.errors import Error
 
 if TYPE_CHECKING:
-    from lakesql.engine.execute import Context
+    from lakesql.context import Context
 
 
 def rewrite(ctx: Context, sql: str) -> str:
@@ -87,8 +88,6 @@ def source_table(scope: Scope, col: exp.Column) -> exp.Table | None:
 def delta_columns(ctx: Context, table: exp.Table) -> tuple[str, str, dict[str, str]] | None:
     """(schema, name, {lower-case column: DuckDB type}) of the warehouse table `table` names as
     read now (not time travel), or None when it names something else."""
-    from lakesql.engine.execute import target_ref
-
     if table.args.get("version") is not None:
         return None
     try:

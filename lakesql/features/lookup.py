@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakesql import errors as E
+from lakesql.catalog.warehouse import FEATURE_TABLES, feature_doc_name
 from lakesql.engine.duckdb import quote
 
-KIND = "feature_tables"
+KIND = FEATURE_TABLES
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,7 @@ class FeatureTable:
         )
 
 
-def doc_name(schema: str, name: str) -> str:
-    return f"{schema}__{name}"
+doc_name = feature_doc_name
 
 
 def point_in_time_sql(

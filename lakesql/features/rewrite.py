@@ -14,6 +14,7 @@ from sqlglot.tokens import Token, TokenType
 
 from lakesql import errors as E
 from lakesql.dialect.dialect import LakeSQL
+from lakesql.dialect.tokens import matching, split_args, text_between
 
 
 @dataclass
@@ -49,48 +50,12 @@ def find_calls(sql: str) -> list[FeaturesCall]:
             and tokens[i + 2].text.upper() == "FEATURES_AT_TIME"
             and tokens[i + 3].token_type == TokenType.L_PAREN
         ):
-            close = _matching(tokens, i + 3, sql)
+            close = matching(tokens, i + 3, sql, "ML.FEATURES_AT_TIME")
             calls.append(_parse_args(sql, tokens, i, i + 3, close))
             i = close + 1
         else:
             i += 1
     return calls
-
-
-def _matching(
-    tokens: list[Token], open_index: int, sql: str, what: str = "ML.FEATURES_AT_TIME"
-) -> int:
-    depth = 0
-    for j in range(open_index, len(tokens)):
-        if tokens[j].token_type == TokenType.L_PAREN:
-            depth += 1
-        elif tokens[j].token_type == TokenType.R_PAREN:
-            depth -= 1
-            if depth == 0:
-                return j
-    raise E.ParseError(f"{what}( is never closed", span=E.SourceSpan(sql, tokens[open_index].start))
-
-
-def _split_args(tokens: list[Token], lo: int, hi: int) -> list[tuple[int, int]]:
-    """Token index ranges [a, b) of the top-level comma-separated arguments in (lo, hi)."""
-    parts = []
-    depth = 0
-    start = lo + 1
-    for j in range(lo + 1, hi):
-        tt = tokens[j].token_type
-        if tt in (TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE):
-            depth += 1
-        elif tt in (TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE):
-            depth -= 1
-        elif tt == TokenType.COMMA and depth == 0:
-            parts.append((start, j))
-            start = j + 1
-    parts.append((start, hi))
-    return [p for p in parts if p[0] < p[1]]
-
-
-def _text(sql: str, tokens: list[Token], a: int, b: int) -> str:
-    return sql[tokens[a].start : tokens[b - 1].end + 1]
 
 
 def _parse_args(sql: str, tokens: list[Token], ml: int, lo: int, hi: int) -> FeaturesCall:
@@ -100,7 +65,7 @@ def _parse_args(sql: str, tokens: list[Token], ml: int, lo: int, hi: int) -> Fea
     tables: list[str] = []
     named: dict[str, str] = {}
     in_features = False
-    for a, b in _split_args(tokens, lo, hi):
+    for a, b in split_args(tokens, lo, hi):
         first = tokens[a]
         word = first.text.upper()
         if b - a >= 3 and tokens[a + 1].token_type == TokenType.FARROW:
@@ -111,21 +76,21 @@ def _parse_args(sql: str, tokens: list[Token], ml: int, lo: int, hi: int) -> Fea
                     span=E.SourceSpan(sql, first.start, len(first.text)),
                     hint=f"valid: {', '.join(sorted(_NAMED))}",
                 )
-            named[name] = _text(sql, tokens, a + 2, b)
+            named[name] = text_between(sql, tokens, a + 2, b)
             in_features = False
         elif word == "TABLE" and spine is None and b - a >= 2:
-            spine = _text(sql, tokens, a + 1, b)
+            spine = text_between(sql, tokens, a + 1, b)
         elif first.token_type == TokenType.L_PAREN and spine is None:
-            spine = _text(sql, tokens, a + 1, b - 1)
+            spine = text_between(sql, tokens, a + 1, b - 1)
             spine_is_query = True
         elif word == "FEATURES" and b - a >= 2:
-            tables.append(_text(sql, tokens, a + 1, b))
+            tables.append(text_between(sql, tokens, a + 1, b))
             in_features = True
         elif in_features:
-            tables.append(_text(sql, tokens, a, b))
+            tables.append(text_between(sql, tokens, a, b))
         else:
             raise E.ParseError(
-                f"unexpected argument {_text(sql, tokens, a, b)!r}",
+                f"unexpected argument {text_between(sql, tokens, a, b)!r}",
                 span=E.SourceSpan(sql, first.start, len(first.text)),
                 hint=usage,
             )

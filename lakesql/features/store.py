@@ -12,6 +12,7 @@ from sqlglot import exp
 
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
+from lakesql.context import Context, Result, Statement
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN
 from lakesql.engine.duckdb import literal, quote
@@ -20,7 +21,6 @@ from lakesql.features.lookup import KIND, FeatureTable, doc_name, point_in_time_
 from lakesql.storage import delta
 
 if TYPE_CHECKING:
-    from lakesql.engine.execute import Context, Result
     from lakesql.session import Session
 
 
@@ -135,7 +135,6 @@ def _sources(ctx: Context, query_node: exp.Expr) -> list[dict[str, Any]]:
 
 
 def create(ctx: Context, node: lx.CreateFeatureTable) -> Result:
-    from lakesql.engine.execute import Result
 
     wh = ctx.session.warehouse
     table: exp.Table = node.this
@@ -223,7 +222,6 @@ def _user() -> str:
 
 def refresh(ctx: Context, node: lx.RefreshFeatureTable) -> Result:
     from lakesql.dialect.dialect import parse_statement
-    from lakesql.engine.execute import Result
 
     ft = require(ctx.session, node.this)
     ref = ctx.session.warehouse.ref(ft.schema, ft.name)
@@ -319,7 +317,6 @@ def show(ctx: Context, node: lx.ShowFeatureTables) -> Result:
         else ""
     )
     ctx.run(f"SELECT {cols} FROM {name}{where} ORDER BY schema, name")
-    from lakesql.engine.execute import Result
 
     return Result(cursor=ctx.cur)
 
@@ -397,7 +394,6 @@ def describe(ctx: Context, node: lx.DescribeFeatureTable) -> Result:
 
 
 def drop(ctx: Context, node: lx.DropFeatureTable) -> Result:
-    from lakesql.engine.execute import Result
 
     table: exp.Table = node.this
     ref = ctx.session.warehouse.ref(table.db or None, table.name)
@@ -497,3 +493,13 @@ def lookup_sql(
         spine_sql, columns, tables, time_column=time_column, ttl=ttl, relations=relations
     )
     return sql, used
+
+
+# this area's part of the statement table (lakesql.statements)
+STATEMENTS: tuple[Statement, ...] = (
+    Statement(lx.CreateFeatureTable, create, in_transaction=False),
+    Statement(lx.RefreshFeatureTable, refresh, in_transaction=False),
+    Statement(lx.ShowFeatureTables, show),
+    Statement(lx.DescribeFeatureTable, describe),
+    Statement(lx.DropFeatureTable, drop, in_transaction=False),
+)

@@ -215,9 +215,9 @@ def make_split(df: Any, task: str, label: str, opts: dict[str, Any]) -> Split:
     import numpy as np
 
     if task == "forecast":
-        from lakesql.ml import forecast
+        from lakesql.ml import series
 
-        return forecast.make_split(df, label, opts)
+        return series.make_split(df, label, opts)
     n = len(df)
     method = opts["split"] or ("time" if opts["time_column"] else "random")
     if method == "column":
@@ -322,7 +322,7 @@ def _predict(estimator: Any, task: str, X: Any) -> Any:
     return estimator.predict_proba(X) if task == "classification" else estimator.predict(X)
 
 
-class _Progress:
+class Progress:
     """Trials done, best metric so far and time left, on stderr, from FLAML's log."""
 
     def __init__(self, log: Path, budget: float, metric: str, enabled: bool):
@@ -330,7 +330,7 @@ class _Progress:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Progress:
         if self.enabled:
             self.start = time.monotonic()
             self.thread.start()
@@ -461,7 +461,7 @@ def fit(
 
     # The progress bar spans the default candidate and the search: the whole budget.
     bar = contextlib.ExitStack()
-    bar.enter_context(_Progress(workdir / "flaml.log", time_budget, metric, progress))
+    bar.enter_context(Progress(workdir / "flaml.log", time_budget, metric, progress))
     try:
         # One more candidate: scikit-learn's default HistGradientBoosting on the same validation set,
         # fitted first so that its time comes out of the budget rather than on top of it.

@@ -21,7 +21,7 @@ from sqlglot.tokens import Token, TokenType
 
 from lakesql import errors as E
 from lakesql.dialect.dialect import LakeSQL
-from lakesql.features.rewrite import _matching, _split_args, _text
+from lakesql.dialect.tokens import matching, split_args, text_between
 from lakesql.ml import predict as P
 from lakesql.ml import registry
 
@@ -52,11 +52,11 @@ def _unquote(text: str) -> str:
 
 def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: str) -> Call:
     call = Call(name, tokens[ml].start, tokens[hi].end + 1)
-    for a, b in _split_args(tokens, lo, hi):
+    for a, b in split_args(tokens, lo, hi):
         first = tokens[a]
         word = first.text.upper()
         if b - a >= 3 and tokens[a + 1].token_type == TokenType.FARROW:
-            call.named[first.text.lower()] = _text(sql, tokens, a + 2, b)
+            call.named[first.text.lower()] = text_between(sql, tokens, a + 2, b)
         elif word == "MODEL" and b - a >= 2 and call.model is None:
             call.model = tokens[a + 1].text
             rest = [t.text.upper() for t in tokens[a + 2 : b]]
@@ -71,12 +71,12 @@ def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: 
                     hint="write MODEL m, MODEL m VERSION n or MODEL m ALIAS a",
                 )
         elif word == "TABLE" and b - a >= 2 and call.relation is None:
-            call.relation = _text(sql, tokens, a + 1, b)
+            call.relation = text_between(sql, tokens, a + 1, b)
         elif first.token_type == TokenType.L_PAREN and call.relation is None:
-            call.relation = "(" + _text(sql, tokens, a + 1, b - 1) + ")"
+            call.relation = "(" + text_between(sql, tokens, a + 1, b - 1) + ")"
         else:
             raise E.ParseError(
-                f"unexpected argument {_text(sql, tokens, a, b)!r} of ML.{name}",
+                f"unexpected argument {text_between(sql, tokens, a, b)!r} of ML.{name}",
                 span=E.SourceSpan(sql, first.start, len(first.text)),
                 hint=f"ML.{name}(MODEL m [VERSION n | ALIAS a], TABLE t | (query) [, name => value])",
             )
@@ -646,7 +646,7 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             and tokens[i + 2].text.upper() in TABLE_FUNCTIONS
         ):
             fname = tokens[i + 2].text.upper()
-            close = _matching(tokens, i + 3, sql, f"ML.{fname}")
+            close = matching(tokens, i + 3, sql, f"ML.{fname}")
             call = _parse_call(sql, tokens, i, i + 3, close, fname)
             _check_call(call)
             result = TABLE_FUNCTIONS[fname](session, call)
@@ -677,8 +677,8 @@ def expand(session: Session, cur: Any, sql: str) -> str:
                     f"{t.text}(model, column, ...) takes a model name first",
                     span=E.SourceSpan(sql, model_tok.start),
                 )
-            close = _matching(tokens, i + 1, sql, t.text.upper())
-            n_columns = len(_split_args(tokens, i + 1, close)) - 1
+            close = matching(tokens, i + 1, sql, t.text.upper())
+            n_columns = len(split_args(tokens, i + 1, close)) - 1
             udf = _scalar_udf(session, model_tok.text, t.text.upper() == "PREDICT_PROBA", n_columns)
             end = (
                 tokens[i + 3].start
@@ -693,106 +693,3 @@ def expand(session: Session, cur: Any, sql: str) -> str:
     for start, end, text in sorted(edits, reverse=True):
         out = out[:start] + text + out[end:]
     return out
-
-
-# -- the PREDICT statement ------------------------------------------------------------------------
-
-
-def predict_statement(ctx: Any, node: Any) -> Any:
-    """PREDICT m FROM t | (query) [INTO t2 [MODE APPEND | OVERWRITE | MERGE ON (k, ...)]]."""
-    from sqlglot import exp
-
-    from lakesql.dialect.dialect import SPAN, parse_statement
-    from lakesql.engine.duckdb import quote
-    from lakesql.engine.execute import Context, Result, execute_node
-    from lakesql.storage import delta
-
-    session = ctx.session
-    ref_node = node.this
-    version = ref_node.args.get("version")
-    alias = ref_node.args.get("alias")
-    mv = P.load(
-        session.warehouse,
-        ref_node.name,
-        int(version.name) if version is not None else None,
-        alias.name if alias is not None else None,
-    )
-    source = node.args["source"]
-    if isinstance(source, exp.Table):
-        relation = (
-            source.sql(dialect="duckdb")
-            .replace("FOR VERSION AS OF", "VERSION AS OF")
-            .replace("FOR TIMESTAMP AS OF", "TIMESTAMP AS OF")
-        )
-    else:
-        start, end = source.meta.get(SPAN, (None, None))
-        relation = (
-            "(" + (ctx.sql[start:end] if start is not None else source.sql(dialect="duckdb")) + ")"
-        )
-    into = node.args.get("into")
-    table = None
-    if into is not None:  # on the session's cluster when one is set (lakesql.ml.cluster)
-        from lakesql.ml import cluster
-
-        table = cluster.predict_into(session, mv, source, relation)
-    if table is None:
-        table = scored(session, mv, relation)
-        # written in batches of batch_rows, as the Ray path (lakesql.ml.cluster) writes them
-        if into is not None and table.num_rows:
-            rows = int(session.settings["batch_rows"])
-            table = pa.Table.from_batches(
-                table.combine_chunks().to_batches(max_chunksize=rows), schema=table.schema
-            )
-    if into is None:
-        return ctx.rows(table)
-    wh = session.warehouse
-    ref = wh.ref(into.db or None, into.name)
-    wh.require_schema(ref.schema)
-    mode = node.args.get("mode") or "APPEND"
-    schema = delta.delta_schema(table.schema)
-    reader = delta.conform(
-        pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), schema
-    )
-    if not wh.exists(ref):
-        delta.write(
-            ref.path, reader, mode="error", sql=ctx.statement, operation=f"PREDICT INTO ({mode})"
-        )
-    elif mode == "APPEND":
-        delta.write(
-            ref.path, reader, mode="append", sql=ctx.statement, operation="PREDICT INTO (APPEND)"
-        )
-    elif mode == "OVERWRITE":
-        delta.write(
-            ref.path,
-            reader,
-            mode="overwrite",
-            sql=ctx.statement,
-            operation="PREDICT INTO (OVERWRITE)",
-            replace_schema=True,
-        )
-    else:
-        keys = [k.name for k in node.args.get("keys") or []]
-        missing = [k for k in keys if k not in table.column_names]
-        if missing:
-            raise E.ProgrammingError(
-                f"MERGE ON key(s) {missing} are not columns of the predictions",
-                hint=f"columns: {', '.join(table.column_names)}",
-            )
-        view = f"__lakesql_predictions_{uuid.uuid4().hex[:10]}"
-        ctx.cur.register(view, table)
-        cols = table.column_names
-        target = f"{quote(ref.schema)}.{quote(ref.name)}"
-        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
-        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in cols if c not in keys)
-        merge = (
-            f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
-            f"WHEN MATCHED THEN UPDATE SET {sets} "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})"
-        )
-        try:
-            sub = Context(session, ctx.cur, merge, None, original=ctx.statement)
-            execute_node(sub, parse_statement(merge))
-        finally:
-            ctx.cur.unregister(view)
-    session.invalidate(ref)
-    return Result(rowcount=table.num_rows, message=f"PREDICT {table.num_rows}")

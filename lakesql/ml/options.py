@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
+from lakesql.config import MAX_TIME_BUDGET, Spec
 from lakesql.errors import OptionError, suggest
 
 TASKS = ("classification", "regression", "forecast")
@@ -15,8 +15,6 @@ METRICS = {
     "forecast": ("mape", "rmse", "mae", "r2"),
 }
 # our estimator names -> FLAML learner names, per task
-MAX_TIME_BUDGET = 30 * 24 * 3600  # seconds
-
 ESTIMATORS: dict[str, dict[str, str]] = {
     "xgboost": {"classification": "xgboost", "regression": "xgboost", "forecast": "xgboost"},
     "lgbm": {"classification": "lgbm", "regression": "lgbm", "forecast": "lgbm"},
@@ -67,15 +65,7 @@ def _any_scalar(v: Any) -> Any:
     return v
 
 
-@dataclass(frozen=True)
-class OptionSpec:
-    name: str
-    convert: Callable[[Any], Any]
-    default: Any
-    help: str
-    type_name: str
-    choices: tuple[str, ...] = ()
-
+OptionSpec = Spec  # a TRAIN option is a Spec
 
 OPTIONS: dict[str, OptionSpec] = {
     o.name: o
@@ -86,7 +76,7 @@ OPTIONS: dict[str, OptionSpec] = {
             None,
             "classification, regression or forecast (inferred from the label)",
             "text",
-            TASKS,
+            choices=TASKS,
         ),
         OptionSpec(
             "metric", _str, None, "metric to optimise (default roc_auc / r2 / mape)", "text"
@@ -97,8 +87,11 @@ OPTIONS: dict[str, OptionSpec] = {
             None,
             "seconds for the search and the default candidate (default: setting time_budget, 60)",
             "number",
+            low=0,
+            open_low=True,
+            high=MAX_TIME_BUDGET,
         ),
-        OptionSpec("max_trials", _int, None, "stop after this many trials", "integer"),
+        OptionSpec("max_trials", _int, None, "stop after this many trials", "integer", low=1),
         OptionSpec(
             "estimators", _str_list, None, "estimators to try: " + ", ".join(ESTIMATORS), "list"
         ),
@@ -108,7 +101,7 @@ OPTIONS: dict[str, OptionSpec] = {
             None,
             "random, time or column (default: time when time_column is set)",
             "text",
-            SPLITS,
+            choices=SPLITS,
         ),
         OptionSpec(
             "split_column",
@@ -121,7 +114,15 @@ OPTIONS: dict[str, OptionSpec] = {
             "time_column", _str, None, "time column: time split, forecast time index", "text"
         ),
         OptionSpec(
-            "test_fraction", _num, 0.2, "share of rows held out for the final test", "number"
+            "test_fraction",
+            _num,
+            0.2,
+            "share of rows held out for the final test",
+            "number",
+            low=0,
+            high=1,
+            open_low=True,
+            open_high=True,
         ),
         OptionSpec(
             "valid_fraction",
@@ -129,11 +130,15 @@ OPTIONS: dict[str, OptionSpec] = {
             0.2,
             "share of the remaining rows used to validate trials",
             "number",
+            low=0,
+            high=1,
+            open_low=True,
+            open_high=True,
         ),
         OptionSpec("exclude", _str_list, [], "columns not to use as features", "list"),
         OptionSpec("seed", _int, 0, "random seed", "integer"),
         OptionSpec("pos_label", _any_scalar, None, "positive class of a binary label", "value"),
-        OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer"),
+        OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer", low=1),
         OptionSpec("series_id", _str_list, [], "forecast: columns identifying each series", "list"),
         OptionSpec(
             "cluster",
@@ -163,14 +168,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                 f"unknown option {key!r}",
                 hint=(hint + " " if hint else "") + "valid options: " + ", ".join(OPTIONS),
             )
-        try:
-            converted = spec.convert(value)
-        except ValueError as e:
-            raise OptionError(f"option {name!r}: {e}", hint=spec.help) from e
-        if spec.choices and converted not in spec.choices:
-            raise OptionError(
-                f"option {name!r} must be one of {', '.join(spec.choices)}, not {converted!r}"
-            )
+        converted = spec.check(value, "option")
         out[name] = converted
     if out["estimators"] is not None:
         for est in out["estimators"]:
@@ -182,16 +180,6 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                     + "valid estimators: "
                     + ", ".join(ESTIMATORS),
                 )
-    for frac in ("test_fraction", "valid_fraction"):
-        if not 0 < out[frac] < 1:
-            raise OptionError(f"option {frac!r} must be between 0 and 1, not {out[frac]}")
-    if out["time_budget"] is not None and not 0 < out["time_budget"] <= MAX_TIME_BUDGET:
-        raise OptionError(
-            f"option 'time_budget' must be from 0 to {MAX_TIME_BUDGET:,} seconds (30 days), "
-            f"not {out['time_budget']:g}"
-        )
-    if out["max_trials"] is not None and out["max_trials"] < 1:
-        raise OptionError("option 'max_trials' must be at least 1")
     if out["split"] == "column" and not out["split_column"]:
         raise OptionError("split = 'column' needs split_column = '<column>'")
     if out["split"] == "time" and not out["time_column"]:
@@ -200,8 +188,6 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise OptionError("task = 'forecast' needs time_column and horizon")
     given = {k.lower() for k in raw}
     if out["task"] == "forecast":
-        if out["horizon"] < 1:
-            raise OptionError(f"option 'horizon' must be at least 1, not {out['horizon']}")
         if out["split"] not in (None, "time"):
             raise OptionError(
                 "task = 'forecast' splits by time only",

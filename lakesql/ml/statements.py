@@ -6,24 +6,24 @@ import getpass
 import json
 import shutil
 import time
+import uuid
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from lakesql import errors as E
+from lakesql.context import Context, Result, Statement
 from lakesql.dialect import expressions as lx
-from lakesql.dialect.dialect import SPAN, LakeSQL
+from lakesql.dialect.dialect import SPAN, LakeSQL, splice, table_span
 from lakesql.engine.duckdb import quote
+from lakesql.engine.timetravel import table_version
 from lakesql.ml import registry
 from lakesql.ml.options import validate as validate_options
 from lakesql.storage import delta
-
-if TYPE_CHECKING:
-    from lakesql.engine.execute import Context, Result
 
 LIBRARIES = (
     "lakesql",
@@ -75,8 +75,6 @@ def _library_versions() -> dict[str, str]:
 
 def _pin_query(ctx: Context, text: str, node: exp.Expr) -> tuple[str, list[dict[str, Any]]]:
     """`text` with every warehouse table pinned to its current version (VERSION AS OF)."""
-    from lakesql.engine.execute import _span, _splice
-
     wh = ctx.session.warehouse
     ctes = {c.alias_or_name.lower() for c in node.find_all(exp.CTE)}
     offset = node.meta.get(SPAN, (0, 0))[0]
@@ -90,19 +88,17 @@ def _pin_query(ctx: Context, text: str, node: exp.Expr) -> tuple[str, list[dict[
             continue
         if not wh.exists(ref):
             continue
-        version = t.args.get("version")
-        if version is not None:
-            value = version.expression
-            target: Any = int(value.name) if str(version.this).upper() == "VERSION" else value.name
+        target = table_version(t)
+        if target is not None:
             snap = delta.snapshot(ref.path, target)
             sources.append({"table": ref.qualified, "version": snap.version})
             continue
         snap = delta.snapshot(ref.path)
         sources.append({"table": ref.qualified, "version": snap.version})
-        start, end = _span(t)
+        start, end = table_span(t)
         edits.append((end - offset, end - offset, f" VERSION AS OF {snap.version}"))
         del start
-    return _splice(text, edits), sources
+    return splice(text, edits), sources
 
 
 def _training_sql(
@@ -115,13 +111,7 @@ def _training_sql(
     source = node.args["source"]
     if isinstance(source, exp.Table):
         ref = wh.require(wh.ref(source.db or None, source.name))
-        version = source.args.get("version")
-        if version is not None:
-            value = version.expression
-            target: Any = int(value.name) if str(version.this).upper() == "VERSION" else value.name
-            snap = delta.snapshot(ref.path, target)
-        else:
-            snap = delta.snapshot(ref.path)
+        snap = delta.snapshot(ref.path, table_version(source))
         spine = f"SELECT * FROM {quote(ref.schema)}.{quote(ref.name)} VERSION AS OF {snap.version}"
         sources = [{"table": ref.qualified, "version": snap.version}]
     else:
@@ -409,9 +399,7 @@ def retrain(ctx: Context, node: lx.RetrainModel) -> Result:
             raise E.ProgrammingError(
                 f"version {latest['version']} was not made by TRAIN AUTOML: {stmt_sql[:80]}"
             )
-        from lakesql.engine.execute import Context as Ctx
-
-        sub = Ctx(ctx.session, ctx.cur, latest["sql"], None)
+        sub = Context(ctx.session, ctx.cur, latest["sql"], None)
         data_sql, sources, feature_tables, _ = _training_sql(sub, stmt)
         opts = latest["options"]
         doc = _run(
@@ -520,7 +508,6 @@ def describe_model(ctx: Context, node: lx.DescribeModel) -> Result:
 
 
 def alter_model(ctx: Context, node: lx.AlterModelAlias) -> Result:
-    from lakesql.engine.execute import Result
 
     alias = node.args["alias"].name
     version = None if node.args.get("unset") else int(node.args["version"].name)
@@ -530,7 +517,6 @@ def alter_model(ctx: Context, node: lx.AlterModelAlias) -> Result:
 
 
 def drop_model(ctx: Context, node: lx.DropModel) -> Result:
-    from lakesql.engine.execute import Result
 
     wh = ctx.session.warehouse
     if registry.get_model(wh, node.name) is None and node.args.get("exists"):
@@ -555,3 +541,117 @@ def vacuum_models(ctx: Context, node: lx.VacuumModels) -> Result:
 
 def model_dir(ctx: Context, name: str, version: int) -> Path:
     return registry.version_dir(ctx.session.warehouse, name, version)
+
+
+# -- the PREDICT statement ------------------------------------------------------------------------
+
+
+def predict(ctx: Context, node: lx.PredictInto) -> Result:
+    """PREDICT m FROM t | (query) [INTO t2 [MODE APPEND | OVERWRITE | MERGE ON (k, ...)]]."""
+    from lakesql.dialect.dialect import parse_statement
+    from lakesql.ml import inference
+    from lakesql.ml import predict as P
+
+    session = ctx.session
+    ref_node = node.this
+    version = ref_node.args.get("version")
+    alias = ref_node.args.get("alias")
+    mv = P.load(
+        session.warehouse,
+        ref_node.name,
+        int(version.name) if version is not None else None,
+        alias.name if alias is not None else None,
+    )
+    source = node.args["source"]
+    if isinstance(source, exp.Table):
+        relation = (
+            source.sql(dialect="duckdb")
+            .replace("FOR VERSION AS OF", "VERSION AS OF")
+            .replace("FOR TIMESTAMP AS OF", "TIMESTAMP AS OF")
+        )
+    else:
+        start, end = source.meta.get(SPAN, (None, None))
+        relation = (
+            "(" + (ctx.sql[start:end] if start is not None else source.sql(dialect="duckdb")) + ")"
+        )
+    into = node.args.get("into")
+    table = None
+    if into is not None:  # on the session's cluster when one is set (lakesql.ml.cluster)
+        from lakesql.ml import cluster
+
+        table = cluster.predict_into(session, mv, source, relation)
+    if table is None:
+        table = inference.scored(session, mv, relation)
+        # written in batches of batch_rows, as the Ray path (lakesql.ml.cluster) writes them
+        if into is not None and table.num_rows:
+            rows = int(session.settings["batch_rows"])
+            table = pa.Table.from_batches(
+                table.combine_chunks().to_batches(max_chunksize=rows), schema=table.schema
+            )
+    if into is None:
+        return ctx.rows(table)
+    wh = session.warehouse
+    ref = wh.ref(into.db or None, into.name)
+    wh.require_schema(ref.schema)
+    mode = node.args.get("mode") or "APPEND"
+    schema = delta.delta_schema(table.schema)
+    reader = delta.conform(
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches()), schema
+    )
+    if not wh.exists(ref):
+        delta.write(
+            ref.path, reader, mode="error", sql=ctx.statement, operation=f"PREDICT INTO ({mode})"
+        )
+    elif mode == "APPEND":
+        delta.write(
+            ref.path, reader, mode="append", sql=ctx.statement, operation="PREDICT INTO (APPEND)"
+        )
+    elif mode == "OVERWRITE":
+        delta.write(
+            ref.path,
+            reader,
+            mode="overwrite",
+            sql=ctx.statement,
+            operation="PREDICT INTO (OVERWRITE)",
+            replace_schema=True,
+        )
+    else:
+        keys = [k.name for k in node.args.get("keys") or []]
+        missing = [k for k in keys if k not in table.column_names]
+        if missing:
+            raise E.ProgrammingError(
+                f"MERGE ON key(s) {missing} are not columns of the predictions",
+                hint=f"columns: {', '.join(table.column_names)}",
+            )
+        view = f"__lakesql_predictions_{uuid.uuid4().hex[:10]}"
+        ctx.cur.register(view, table)
+        cols = table.column_names
+        target = f"{quote(ref.schema)}.{quote(ref.name)}"
+        on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
+        sets = ", ".join(f"{quote(c)} = s.{quote(c)}" for c in cols if c not in keys)
+        merge = (
+            f"MERGE INTO {target} AS t USING {view} AS s ON {on} "
+            f"WHEN MATCHED THEN UPDATE SET {sets} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('s.' + quote(c) for c in cols)})"
+        )
+        try:
+            ctx.sub(merge).execute(parse_statement(merge))
+        finally:
+            ctx.cur.unregister(view)
+    session.invalidate(ref)
+    return Result(rowcount=table.num_rows, message=f"PREDICT {table.num_rows}")
+
+
+# this area's part of the statement table (lakesql.statements)
+STATEMENTS: tuple[Statement, ...] = (
+    Statement(lx.TrainAutoML, train, in_transaction=False),
+    Statement(lx.PredictInto, predict, in_transaction=False),
+    Statement(lx.RetrainModel, retrain, in_transaction=False),
+    Statement(lx.ShowModels, show_models),
+    Statement(lx.ShowVersions, show_versions),
+    Statement(lx.ShowTrials, show_trials),
+    Statement(lx.DescribeModel, describe_model),
+    Statement(lx.AlterModelAlias, alter_model, in_transaction=False),
+    Statement(lx.DropModel, drop_model, in_transaction=False),
+    Statement(lx.VacuumModels, vacuum_models),
+)

@@ -50,23 +50,34 @@ class Snapshot:
     rows: list[int | None] | None = None  # rows per file (the add action's numRecords), or None
 
 
+# delta-rs's (and Arrow's) exception classes -> the lakesql error and its message; first match
+# wins, so subclasses come before their bases (CommitFailedError before DeltaError).
+_TRANSLATION: list[tuple[tuple[type[Exception], ...], type[Error], str, str | None]] = [
+    ((dx.TableNotFoundError,), UnknownObjectError, "no Delta table at {path}", None),
+    (
+        (dx.CommitFailedError,),
+        ConflictError,
+        "another writer committed to {path} first and the change could not be retried: {e}",
+        "run the statement again",
+    ),
+    ((dx.SchemaMismatchError,), DataError, "the data does not match the table's schema: {e}", None),
+    (
+        (dx.DeltaProtocolError,),
+        NotSupportedError,
+        "the table uses a Delta feature lakesql cannot write: {e}",
+        None,
+    ),
+    ((dx.DeltaError, OSError), OperationalError, "Delta operation on {path} failed: {e}", None),
+    ((ValueError, TypeError, pa.ArrowInvalid), DataError, "{e}", None),
+    ((Exception,), OperationalError, "Delta operation on {path} failed: {e}", None),
+]
+
+
 def _translate(e: Exception, path: str) -> Error:
-    if isinstance(e, dx.TableNotFoundError):
-        return UnknownObjectError(f"no Delta table at {path}")
-    if isinstance(e, dx.CommitFailedError):
-        return ConflictError(
-            f"another writer committed to {path} first and the change could not be retried: {e}",
-            hint="run the statement again",
-        )
-    if isinstance(e, dx.SchemaMismatchError):
-        return DataError(f"the data does not match the table's schema: {e}")
-    if isinstance(e, dx.DeltaProtocolError):
-        return NotSupportedError(f"the table uses a Delta feature lakesql cannot write: {e}")
-    if isinstance(e, (dx.DeltaError, OSError)):
-        return OperationalError(f"Delta operation on {path} failed: {e}")
-    if isinstance(e, (ValueError, TypeError, pa.ArrowInvalid)):
-        return DataError(str(e))
-    return OperationalError(f"Delta operation on {path} failed: {e}")
+    for classes, error, message, hint in _TRANSLATION:
+        if isinstance(e, classes):
+            return error(message.format(path=path, e=e), hint=hint)
+    raise AssertionError("unreachable: the table ends with Exception")
 
 
 def _guard(path: str, fn: Callable[[], T]) -> T:
