@@ -6,6 +6,7 @@ objects. Heavy libraries (DuckDB, deltalake, ML back-ends) load on first use, no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lakesql.errors import (
@@ -14,6 +15,7 @@ from lakesql.errors import (
     DatabaseError,
     DataError,
     Error,
+    InsufficientPrivilegeError,
     IntegrityError,
     InterfaceError,
     InternalError,
@@ -51,11 +53,21 @@ threadsafety = 1  # threads may share the module, not connections
 paramstyle = "qmark"  # `$1` numbered parameters work too
 
 
-def connect(warehouse: str | None = None, **settings: Any) -> Connection:
+def connect(
+    warehouse: str | None = None,
+    *,
+    role: str | None = None,
+    allowed_directories: Sequence[str] = (),
+    **settings: Any,
+) -> Connection:
     """Open a connection to a warehouse folder (created when missing).
 
     Args:
         warehouse: the folder; default `LAKESQL_WAREHOUSE` or ./lakehouse.
+        role: None for the warehouse's owner (everything allowed); 'reader', 'writer' or
+            'admin' for an untrusted user, confined as docs/security.md says (the server gives
+            each client its role).
+        allowed_directories: server folders an 'admin' may read and COPY ... TO.
         **settings: session settings (see SHOW SETTINGS), e.g. threads=2.
 
     Returns:
@@ -66,7 +78,7 @@ def connect(warehouse: str | None = None, **settings: Any) -> Connection:
     """
     from lakesql.dbapi import Connection
 
-    return Connection(warehouse, **settings)
+    return Connection(warehouse, role=role, allowed_directories=allowed_directories, **settings)
 
 
 __all__ = [
@@ -83,6 +95,7 @@ __all__ = [
     "Date",
     "DateFromTicks",
     "Error",
+    "InsufficientPrivilegeError",
     "IntegrityError",
     "InterfaceError",
     "InternalError",

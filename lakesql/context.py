@@ -7,6 +7,7 @@ through the statement table.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,24 @@ class Context:
         return self.session.execute_node(self, node)
 
 
+class Privilege(enum.IntEnum):
+    """What a statement needs of its user's role; each level includes the ones below it."""
+
+    READ = 1  # queries, ML.* scoring, SHOW/DESCRIBE, this session's TEMP objects
+    WRITE = 2  # + writes to the warehouse: DML, DDL, TRAIN, PREDICT INTO, feature tables, models
+    ADMIN = 3  # + server files under the allowed directories, Python functions, cluster settings
+
+
+# server clients' roles (docs/security.md); the warehouse owner has no role and every privilege
+ROLES: dict[str, Privilege] = {
+    "reader": Privilege.READ,
+    "writer": Privilege.WRITE,
+    "admin": Privilege.ADMIN,
+}
+
 Executor = Callable[[Context, Any], "Result | None"]
+# the privilege a statement needs: fixed, or read from the statement (e.g. its target table)
+Needs = Privilege | Callable[[Context, Any], Privilege]
 # an executor returning NOT_MINE (None) hands the statement to DuckDB unchanged
 NOT_MINE = None
 
@@ -88,8 +106,13 @@ class Statement:
         run: the executor; it may return NOT_MINE to let DuckDB run the text as written.
         in_transaction: False when the statement commits on its own and so cannot run between
             BEGIN and COMMIT (it is refused there with a hint).
+        needs: the privilege a role must hold to run it (see Privilege).
     """
 
     node: type
     run: Executor
+    needs: Needs
     in_transaction: bool = True
+
+    def privilege(self, ctx: Context, node: Any) -> Privilege:
+        return self.needs if isinstance(self.needs, Privilege) else self.needs(ctx, node)

@@ -31,8 +31,17 @@ class Connection:
     ProgrammingError = E.ProgrammingError
     NotSupportedError = E.NotSupportedError
 
-    def __init__(self, warehouse: str | None = None, **settings: Any):
-        self.session: Session | None = Session(warehouse, **settings)
+    def __init__(
+        self,
+        warehouse: str | None = None,
+        *,
+        role: str | None = None,
+        allowed_directories: Sequence[str] = (),
+        **settings: Any,
+    ):
+        self.session: Session | None = Session(
+            warehouse, role=role, allowed_directories=allowed_directories, **settings
+        )
         self._cursors: list[Cursor] = []
 
     def _live(self) -> Session:

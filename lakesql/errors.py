@@ -91,6 +91,10 @@ class ObjectExistsError(CatalogError):
     """CREATE of something that exists already (without OR REPLACE / IF NOT EXISTS)."""
 
 
+class InsufficientPrivilegeError(ProgrammingError):
+    """The user's role does not allow the statement (SQLSTATE 42501 over the wire)."""
+
+
 class OptionError(ProgrammingError):
     """An unknown option or setting, or a value of the wrong type."""
 

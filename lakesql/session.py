@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlglot import exp
 from lakesql import config, statements
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
-from lakesql.context import Context, Result
+from lakesql.context import ROLES, Context, Privilege, Result
 from lakesql.dialect.classify import Classified, classify, returns_count
 from lakesql.dialect.dialect import parse_statement
 from lakesql.engine import transactions as transaction
@@ -40,7 +40,15 @@ class Session:
         **settings: any setting of :data:`lakesql.config.SETTINGS`.
     """
 
-    def __init__(self, warehouse: str | os.PathLike[str] | None = None, **settings: Any):
+    def __init__(
+        self,
+        warehouse: str | os.PathLike[str] | None = None,
+        *,
+        role: str | None = None,
+        allowed_directories: Sequence[str] = (),
+        **settings: Any,
+    ):
+        self.role = _privilege_of(role)
         self.settings = config.resolve(
             {**settings, "warehouse": None if warehouse is None else os.fspath(warehouse)}
         )
@@ -66,6 +74,11 @@ class Session:
         self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
         self._rowid_refused: dict[tuple[str, str], E.Error] = {}  # why sync() could not define one
         self._load_udfs()
+        self.allowed_directories = [str(self.warehouse.root)]
+        if self.role is not None:  # an untrusted user: DuckDB confined from here on
+            if self.role >= Privilege.ADMIN:
+                self.allowed_directories += [os.fspath(d) for d in allowed_directories]
+            self.engine.lock_down(self.allowed_directories)
 
     # -- catalog sync ----------------------------------------------------------------------------
     def sync(self) -> None:
@@ -285,6 +298,8 @@ class Session:
         if isinstance(node, exp.Command):
             _refuse_unread_create_table(kind, None)
         ctx = Context(self, cur, sql, params, original)
+        if self.role is not None:
+            self._authorize(ctx, kind, node)
         control = kind.bare_transaction  # sqlglot reads START/END/ABORT as columns
         if control == "BEGIN":
             return transaction.begin(ctx)
@@ -309,6 +324,44 @@ class Session:
         """Run parsed statement `node` through the statement table (`lakesql.statements`); None
         when it is DuckDB's to run as written."""
         return statements.execute_node(ctx, node)
+
+    def _authorize(self, ctx: Context, kind: Classified, node: Any) -> None:
+        """Refuse what this session's role does not allow (docs/security.md)."""
+        assert self.role is not None
+        if kind.first in CLIENTS_NEVER:
+            raise E.InsufficientPrivilegeError(
+                f"permission denied: {kind.first} is not allowed to server clients "
+                "(extensions and attached databases are the warehouse owner's)",
+                hint="ask the warehouse's owner",
+            )
+        banned = kind.calls(CLIENT_FUNCTIONS_NEVER)
+        if banned:
+            raise E.InsufficientPrivilegeError(
+                f"permission denied: function {banned} is not allowed to server clients "
+                "(it reads process memory, runs serialized plans, or changes the engine)",
+                hint="ask the warehouse's owner",
+            )
+        what, needed = "this statement", Privilege.READ
+        row = statements.lookup(node) if node is not None else None
+        if row is not None:
+            needed = row.privilege(ctx, node)
+            what = kind.name
+        if isinstance(node, exp.Copy) and not node.args.get("kind"):
+            what, needed = "COPY ... TO a server file", Privilege.ADMIN
+            for f in node.args.get("files") or []:
+                path = os.path.realpath(f.name) if isinstance(f, exp.Literal) else ""
+                if path.startswith(os.path.join(os.path.realpath(self.warehouse.root), "")):
+                    raise E.InsufficientPrivilegeError(
+                        "permission denied: COPY ... TO a file inside the warehouse: its "
+                        "folder is written by lakesql's commits only",
+                        hint="COPY ... TO STDOUT sends the rows to the client",
+                    )
+        if needed > self.role:
+            raise E.InsufficientPrivilegeError(
+                f"permission denied: {what} needs the {needed.name} privilege, which role "
+                f"{ROLE_NAMES[self.role]!r} does not have",
+                hint=f"connect as a user whose role is {ROLE_NAMES[needed]!r} or above",
+            )
 
     def transaction(self, cur: Any) -> Any:
         """The open transaction (engine.transactions.Transaction) of DuckDB cursor `cur`, or None."""
@@ -473,6 +526,46 @@ SYSTEM_TABLES: dict[str, tuple[str, Any]] = {
     "model_versions": ("models", lambda s: registry.versions_table(s.warehouse)),
     "trials": ("models", lambda s: registry.trials_table(s.warehouse)),
 }
+
+
+# first words of statements no server client may run, whatever the role
+CLIENTS_NEVER = {"INSTALL", "FORCE", "LOAD", "ATTACH", "DETACH", "EXPORT", "IMPORT"}
+# DuckDB functions no server client may call: they scan Python objects by address, run SQL or
+# serialized plans past lakesql, copy or import databases, or change the engine's logging
+CLIENT_FUNCTIONS_NEVER = frozenset(
+    {
+        "arrow_scan",
+        "arrow_scan_dumb",
+        "pandas_scan",
+        "python_map_function",
+        "json_execute_serialized_sql",
+        "query",
+        "copy_database",
+        "import_database",
+        "add_parquet_key",
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "enable_profiling",
+        "enable_profile",
+        "disable_checkpoint_on_shutdown",
+        "enable_checkpoint_on_shutdown",
+        "enable_object_cache",
+        "disable_object_cache",
+    }
+)
+ROLE_NAMES = {p: name for name, p in ROLES.items()}
+
+
+def _privilege_of(role: str | None) -> Privilege | None:
+    if role is None:
+        return None
+    try:
+        return ROLES[role.lower()]
+    except KeyError:
+        raise E.OptionError(
+            f"unknown role {role!r}", hint="valid roles: " + ", ".join(ROLES)
+        ) from None
 
 
 def _refuse_unread_create_table(kind: Classified, error: E.ParseError | None) -> None:

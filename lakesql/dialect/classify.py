@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
-from lakesql.dialect.dialect import OWN_LEADING_WORDS
+from lakesql.dialect.dialect import OWN_LEADING_WORDS, LakeSQL
 
 _COMMENTS = re.compile(r"^(\s|--[^\n]*(\n|$)|/\*.*?\*/)*", re.S)
 _WORD = re.compile(r"[A-Za-z_]+")
@@ -28,6 +29,11 @@ _BARE_TRANSACTION = re.compile(
     r"^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT)(?:\s+(?:TRANSACTION|WORK))?\s*;?\s*$", re.I
 )
 _PRAGMA_SWITCH = re.compile(r"^PRAGMA\s+(enable|disable)_(\w+)\s*;?\s*$", re.I)
+# second words that belong to a statement's name (INSERT INTO, CREATE TABLE, TRAIN AUTOML, ...)
+_SECOND_KEYWORDS = {
+    *("INTO", "FROM", "TABLE", "SCHEMA", "INDEX", "VIEW", "FEATURE", "AUTOML", "MODEL"),
+    *("MODELS", "FUNCTION", "OR", "TEMP", "TEMPORARY", "UNIQUE", "HISTORY", "SETTINGS"),
+}
 _CREATE_TABLE = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\b", re.I)
 
 
@@ -81,6 +87,37 @@ class Classified:
     def own(self) -> bool:
         """True when the statement starts with words only lakesql's grammar accepts."""
         return any(self.words[: len(w)] == w for w in OWN_LEADING_WORDS)
+
+    @property
+    def name(self) -> str:
+        """The statement's leading keywords, e.g. UPDATE, INSERT INTO, TRAIN AUTOML."""
+        two = len(self.words) > 1 and self.words[1] in _SECOND_KEYWORDS
+        return " ".join(self.words[:2] if two else self.words[:1])
+
+    def calls(self, names: frozenset[str]) -> str | None:
+        """The first of `names` (lower-case) the statement calls as a function, table function or
+        pragma, or None. Read from tokens: strings and comments do not count, quoted names do."""
+        lowered = self.sql.lower()
+        if not any(n in lowered for n in names):
+            return None
+        try:
+            tokens = LakeSQL().tokenize(self.sql)
+        except Exception:  # an unreadable statement: DuckDB will refuse it too
+            return next((n for n in names if n in lowered), None)
+        pragma = self.first in ("PRAGMA", "CALL")
+        for i, tok in enumerate(tokens):
+            after = tokens[i + 1] if i + 1 < len(tokens) else None
+            if tok.token_type == TokenType.COMMAND and after is not None:
+                # sqlglot keeps the rest of a command (CALL f(...), PRAGMA f) as one string
+                words = {w.lower() for w in _WORD.findall(after.text)}
+                found = sorted(words & names)
+                if found:
+                    return found[0]
+            if tok.token_type == TokenType.STRING or tok.text.lower() not in names:
+                continue
+            if pragma or (after is not None and after.token_type == TokenType.L_PAREN):
+                return tok.text.lower()
+        return None
 
     @property
     def expands_ml(self) -> bool:

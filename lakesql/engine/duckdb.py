@@ -227,6 +227,22 @@ class Engine:
                     file=sys.stderr,
                 )
 
+    def lock_down(self, directories: list[str]) -> None:
+        """Confine this engine for an untrusted user (docs/security.md): files only under
+        `directories`, no extension installed or loaded from now on, and its configuration
+        locked (no SET can undo any of it). Call after set-up: the delta extension is loaded.
+        """
+        folders = [os.path.join(os.path.realpath(d), "") for d in directories]
+        with self._lock:
+            self.con.execute("SET allowed_directories = ?", [folders])
+            for sql in (
+                "SET enable_external_access = false",
+                "SET autoinstall_known_extensions = false",
+                "SET autoload_known_extensions = false",
+                "SET lock_configuration = true",
+            ):
+                self.con.execute(sql)
+
     # -- cursors -----------------------------------------------------------------------------
     def cursor(self) -> Any:
         """A new DuckDB cursor (its own result set; same database), with the registered tables."""

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef
-from lakesql.context import Context, Result, Statement
+from lakesql.context import Context, Privilege, Result, Statement
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN
 from lakesql.engine.duckdb import literal, quote
@@ -497,9 +497,9 @@ def lookup_sql(
 
 # this area's part of the statement table (lakesql.statements)
 STATEMENTS: tuple[Statement, ...] = (
-    Statement(lx.CreateFeatureTable, create, in_transaction=False),
-    Statement(lx.RefreshFeatureTable, refresh, in_transaction=False),
-    Statement(lx.ShowFeatureTables, show),
-    Statement(lx.DescribeFeatureTable, describe),
-    Statement(lx.DropFeatureTable, drop, in_transaction=False),
+    Statement(lx.CreateFeatureTable, create, Privilege.WRITE, in_transaction=False),
+    Statement(lx.RefreshFeatureTable, refresh, Privilege.WRITE, in_transaction=False),
+    Statement(lx.ShowFeatureTables, show, Privilege.READ),
+    Statement(lx.DescribeFeatureTable, describe, Privilege.READ),
+    Statement(lx.DropFeatureTable, drop, Privilege.WRITE, in_transaction=False),
 )

@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakesql import errors as E
-from lakesql.context import Context, Result, Statement
+from lakesql.context import Context, Privilege, Result, Statement
 from lakesql.dialect import expressions as lx
 from lakesql.dialect.dialect import SPAN, LakeSQL, splice, table_span
 from lakesql.engine.duckdb import quote
@@ -643,15 +643,19 @@ def predict(ctx: Context, node: lx.PredictInto) -> Result:
 
 
 # this area's part of the statement table (lakesql.statements)
+def _predict_needs(ctx: Context, node: lx.PredictInto) -> Privilege:
+    return Privilege.WRITE if node.args.get("into") is not None else Privilege.READ
+
+
 STATEMENTS: tuple[Statement, ...] = (
-    Statement(lx.TrainAutoML, train, in_transaction=False),
-    Statement(lx.PredictInto, predict, in_transaction=False),
-    Statement(lx.RetrainModel, retrain, in_transaction=False),
-    Statement(lx.ShowModels, show_models),
-    Statement(lx.ShowVersions, show_versions),
-    Statement(lx.ShowTrials, show_trials),
-    Statement(lx.DescribeModel, describe_model),
-    Statement(lx.AlterModelAlias, alter_model, in_transaction=False),
-    Statement(lx.DropModel, drop_model, in_transaction=False),
-    Statement(lx.VacuumModels, vacuum_models),
+    Statement(lx.TrainAutoML, train, Privilege.WRITE, in_transaction=False),
+    Statement(lx.PredictInto, predict, _predict_needs, in_transaction=False),
+    Statement(lx.RetrainModel, retrain, Privilege.WRITE, in_transaction=False),
+    Statement(lx.ShowModels, show_models, Privilege.READ),
+    Statement(lx.ShowVersions, show_versions, Privilege.READ),
+    Statement(lx.ShowTrials, show_trials, Privilege.READ),
+    Statement(lx.DescribeModel, describe_model, Privilege.READ),
+    Statement(lx.AlterModelAlias, alter_model, Privilege.WRITE, in_transaction=False),
+    Statement(lx.DropModel, drop_model, Privilege.WRITE, in_transaction=False),
+    Statement(lx.VacuumModels, vacuum_models, Privilege.WRITE),
 )
