@@ -266,6 +266,52 @@ def serve(ctx: click.Context, host: str, port: int, password: str | None) -> Non
         server.server_close()
 
 
+@cli.group()
+def users() -> None:
+    """Manage the users of `lakesql serve` (a file of roles and SCRAM verifiers)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["reader", "writer", "admin"]),
+    required=True,
+    help="What the user may do (docs/security.md).",
+)
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The users file (created when missing, readable by you only).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from this file's first line instead of asking.",
+)
+@click.pass_context
+def users_add(
+    ctx: click.Context, name: str, role: str, users_file: Path, password_file: Path | None
+) -> None:
+    """Add user NAME (or give it a new role and password); only its verifier is stored."""
+    import lakesql
+    from lakesql.server import users as server_users
+
+    if password_file is not None:
+        password = password_file.read_text().splitlines()[0] if password_file.read_text() else ""
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        server_users.add(users_file, name, role, password)
+    except lakesql.Error as e:
+        click.echo(f"lakesql: {e}", err=True)
+        ctx.exit(Exit.USAGE)
+    click.echo(f"user {name!r} ({role}) written to {users_file}", err=True)
+
+
 def main() -> None:
     """Console entry point."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore")

@@ -42,6 +42,38 @@ class Verifier:
             salt, iterations, hashlib.sha256(client_key).digest(), _hmac(salted, b"Server Key")
         )
 
+    def to_text(self) -> str:
+        """PostgreSQL's form of a stored SCRAM secret (pg_authid.rolpassword)."""
+        return (
+            f"{MECHANISM}${self.iterations}:{_b64(self.salt)}$"
+            f"{_b64(self.stored_key)}:{_b64(self.server_key)}"
+        )
+
+    @classmethod
+    def from_text(cls, text: str) -> Verifier:
+        """Read PostgreSQL's form (see to_text).
+
+        Raises:
+            ValueError: not a SCRAM-SHA-256 secret.
+        """
+        try:
+            mechanism, params, keys = text.split("$")
+            iterations, salt = params.split(":")
+            stored, server = keys.split(":")
+            if mechanism != MECHANISM:
+                raise ValueError(f"not {MECHANISM}")
+            return cls(
+                base64.b64decode(salt, validate=True),
+                int(iterations),
+                base64.b64decode(stored, validate=True),
+                base64.b64decode(server, validate=True),
+            )
+        except (ValueError, TypeError) as e:
+            raise ValueError(
+                f"not a {MECHANISM} verifier ({MECHANISM}$<iterations>:<salt>$<StoredKey>:"
+                f"<ServerKey>): {e}"
+            ) from e
+
 
 class AuthenticationFailed(Exception):
     """The client's proof does not match, or its messages are malformed."""
