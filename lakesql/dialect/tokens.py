@@ -42,3 +42,40 @@ def split_args(tokens: list[Token], lo: int, hi: int) -> list[tuple[int, int]]:
 def text_between(sql: str, tokens: list[Token], a: int, b: int) -> str:
     """The statement text of tokens [a, b), as written."""
     return sql[tokens[a].start : tokens[b - 1].end + 1]
+
+
+def drop_catalog(sql: str, catalog: str) -> str:
+    """`sql` with the catalog part `catalog` removed from three- and four-part names
+    (`"wh"."main"."t"`, `wh.main.t.c`), as written otherwise; `sql` itself when none is there.
+
+    A Postgres client names its database in qualified names (dbt does); over the wire that
+    database is the warehouse, whose tables DuckDB knows as `schema.table`.
+    """
+    if catalog.lower() not in sql.lower():
+        return sql
+    from lakesql.dialect.dialect import LakeSQL
+
+    try:
+        tokens = LakeSQL().tokenize(sql)
+    except Exception:  # DuckDB reports what it cannot read
+        return sql
+    names = (TokenType.VAR, TokenType.IDENTIFIER)
+    cuts: list[tuple[int, int]] = []
+    for i, tok in enumerate(tokens[:-4]):
+        quoted = tok.token_type == TokenType.IDENTIFIER
+        if tok.token_type not in names or (tok.text if quoted else tok.text.lower()) != (
+            catalog if quoted else catalog.lower()
+        ):
+            continue
+        if i and tokens[i - 1].token_type == TokenType.DOT:
+            continue  # the middle of a longer name
+        if (
+            tokens[i + 1].token_type == TokenType.DOT
+            and tokens[i + 2].token_type in names
+            and tokens[i + 3].token_type == TokenType.DOT
+            and tokens[i + 4].token_type in names
+        ):
+            cuts.append((tok.start, tokens[i + 1].end + 1))
+    for start, end in reversed(cuts):
+        sql = sql[:start] + sql[end:]
+    return sql
