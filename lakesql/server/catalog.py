@@ -20,6 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 import lakesql
+from lakesql.dialect.tokens import drop_catalog
 from lakesql.server import types as T
 
 SCHEMA = "__pg"
@@ -32,7 +33,7 @@ _TRIGGER = re.compile(
     r"current_schemas|\breg(class|type|proc|namespace|role)\b|::\s*oid\b|format_type|"
     r"obj_description|col_description|has_\w+_privilege|txid_current|current_database|"
     r"\bcurrent_user\b|\bsession_user\b|\buser\b\s*$|quote_ident|to_regclass|array_upper|"
-    r"array_lower|to_regtype",
+    r"array_lower|to_regtype|\bto_timestamp\s*\(|\bto_char\s*\(|current_catalog|=\s*ANY\s*\(",
     re.I,
 )
 _JSON_BUILD = re.compile(r"\bJSON_BUILD_(OBJECT|ARRAY)\(", re.I)
@@ -40,6 +41,15 @@ _OPERATOR = re.compile(r"OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!*<>=@#%^&|`?+-]+)
 
 I64, I32, I16 = pa.int64(), pa.int32(), pa.int16()
 S, B, F = pa.string(), pa.bool_(), pa.float32()
+
+
+def _information_schema_type(duck: str) -> str:
+    """information_schema.columns.data_type as PostgreSQL gives it for a DuckDB type: the type's
+    name without modifiers (numeric, character varying), ARRAY for arrays."""
+    pg = T.pg_type(duck)
+    if pg.oid in T.ELEMENT_OF:
+        return "ARRAY"
+    return T.format_type(pg.oid).split("(")[0]
 
 
 def stable_oid(*parts: str) -> int:
@@ -113,6 +123,10 @@ TABLES: dict[str, list[tuple[str, pa.DataType]]] = {
         ("rolcreatedb", B), ("rolcanlogin", B), ("rolreplication", B), ("rolconnlimit", I32),
         ("rolpassword", S), ("rolvaliduntil", S), ("rolbypassrls", B),
         ("rolconfig", pa.list_(S)),
+    ],
+    "pg_auth_members": [
+        ("oid", I64), ("roleid", I64), ("member", I64), ("grantor", I64), ("admin_option", B),
+        ("inherit_option", B), ("set_option", B),
     ],
     "pg_user": [
         ("usename", S), ("usesysid", I64), ("usecreatedb", B), ("usesuper", B),
@@ -318,6 +332,7 @@ _TYPED_FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.CurrentVersion: "version",
     exp.CurrentDatabase: "current_database",
     exp.CurrentUser: "current_user_name",
+    exp.CurrentCatalog: "current_database",
 }
 _REG_TYPES = {"REGCLASS": "regclass", "REGTYPE": "regtype", "REGNAMESPACE": "regnamespace", "REGPROC": "regproc", "REGPROCEDURE": "regproc", "REGROLE": "regrole"}  # fmt: skip
 
@@ -346,7 +361,11 @@ class Catalog:
         return bool(_TRIGGER.search(sql))
 
     def rewrite(self, sql: str) -> str:
-        """`sql` with Postgres catalog references replaced; `sql` itself when there are none."""
+        """`sql` with Postgres catalog references replaced; `sql` itself when there are none.
+
+        The client's database names the warehouse: `db.schema.table` is read as `schema.table`.
+        """
+        sql = drop_catalog(sql, self.database)
         if not self.needs_rewrite(sql):
             return sql
         text = _OPERATOR.sub(lambda m: m.group(1), sql)
@@ -420,6 +439,20 @@ class Catalog:
             if type(node) is cls:
                 changed[0] = True
                 return _call(macro, [])
+        if isinstance(node, (exp.StrToTime, exp.TimeToStr)):
+            # to_timestamp(text, format) / to_char(ts, format): sqlglot read the Postgres format
+            # and writes DuckDB's strptime / strftime
+            changed[0] = True
+            return node
+        if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any):
+            inner = node.expression.this
+            if not isinstance(inner, (exp.Subquery, exp.Select, exp.Placeholder, exp.Parameter)):
+                # x = ANY(array column): DuckDB reads ANY as a subquery, which a LEFT JOIN's
+                # condition cannot hold (Superset's index query); the list test is the same
+                changed[0] = True
+                return exp.func(
+                    "list_contains", self._sub(inner, changed), self._sub(node.this, changed)
+                )
         if isinstance(node, exp.Collate):
             changed[0] = True
             return self._sub(node.this, changed)
@@ -801,6 +834,13 @@ class Catalog:
             if v
         ]
         self._put_plain(duck, "__not_null", nn or [{"schema": "", "name": "", "column": ""}])
+        duck_types = sorted({typ for cols in columns.values() for _, typ in cols})
+        self._put_plain(
+            duck,
+            "__data_types",
+            [{"duck": t, "pg": _information_schema_type(t)} for t in duck_types]
+            or [{"duck": "", "pg": ""}],
+        )
         self._build_information_schema(duck)
 
     def _build_information_schema(self, duck: Any) -> None:
@@ -819,7 +859,9 @@ class Catalog:
         duck.execute(
             f"CREATE OR REPLACE VIEW {SCHEMA}.information_schema_columns AS "
             f"SELECT * REPLACE ('{db}' AS table_catalog, CASE WHEN (table_schema, table_name, column_name) IN "
-            f"(SELECT (schema, name, \"column\") FROM {SCHEMA}.__not_null) THEN 'NO' ELSE is_nullable END AS is_nullable) "
+            f"(SELECT (schema, name, \"column\") FROM {SCHEMA}.__not_null) THEN 'NO' ELSE is_nullable END AS is_nullable, "
+            f"coalesce((SELECT __t.pg FROM {SCHEMA}.__data_types __t WHERE __t.duck = data_type), "
+            "lower(data_type)) AS data_type) "
             f"FROM information_schema.columns WHERE table_catalog IN ('memory', 'temp') AND {hidden}"
         )
         duck.execute(
