@@ -90,11 +90,18 @@ class Session:
                     stamp = self.warehouse.log_stamp(ref)
                     if stamp is None or self._stamps.get(key) == stamp:
                         continue
+                    snap = None
                     try:
                         snap = delta.snapshot(ref.path)
+                        self.engine.define_view(schema, name, snap)
                     except E.UnknownObjectError:  # created but not yet committed
                         continue
-                    self.engine.define_view(schema, name, snap)
+                    except BaseException as e:  # this table alone: reading it raises, others work
+                        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+                            raise  # KeyboardInterrupt, SystemExit (delta-rs panics are caught)
+                        self._unreadable(key, e, snap)
+                        self._stamps[key] = stamp
+                        continue
                     if key in self._rowid_views:  # views over it read the new version too
                         try:
                             self.engine.define_view(
@@ -116,6 +123,20 @@ class Session:
                 if schema not in schemas and schema != "main":
                     self.forget_schema(schema)
             self._sync_system_tables()
+
+    def _unreadable(self, key: tuple[str, str], error: BaseException, snap: Any) -> None:
+        """Table `key` cannot be read (sync): its view raises when used, naming the table."""
+        self.engine.define_unreadable_view(
+            *key,
+            error if isinstance(error, Exception) else RuntimeError(str(error)),
+            snap.schema if snap is not None else None,
+        )
+        if key in self._rowid_views:
+            self.engine.drop_view(*rowid_view_name(*key))
+            self._rowid_views.discard(key)
+            self._rowid_refused[key] = E.OperationalError(
+                f"table '{key[0]}.{key[1]}' cannot be read: {error}"
+            )
 
     def rowid_view(self, schema: str, name: str) -> tuple[str, str]:
         """(schema, name) of a view of table schema.name (as synced) plus its rows' positions
