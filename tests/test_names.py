@@ -275,3 +275,22 @@ def test_percent_encoded_file_uris_are_decoded_once(tmp_path: Path) -> None:
     with pytest.raises(lakesql.NotSupportedError):
         local_file("/w/t", "s3://bucket/p.parquet")
     assert os.sep == "/"
+
+
+@pytest.mark.parametrize("name", ["ta b", "$HOME", "t;rm -rf", "a'b", "x,y=z"])
+def test_shell_and_sql_characters_are_plain_names(wh: Wh, name: str, tmp_path: Path) -> None:
+    """Refused before issue 15 (tests/fixtures/bad_input/paths.txt); now ordinary names whose
+    folder is the name itself, inside the warehouse: nothing expands `$HOME` or runs `;`."""
+    outside = sorted(p.name for p in tmp_path.iterdir())
+    wh.run(f"CREATE TABLE {q(name)} (a INT)")
+    wh.run(f"INSERT INTO {q(name)} VALUES (1)")
+    assert wh.rows(f"SELECT a FROM {q(name)}") == [(1,)]
+    assert Path(wh.root, "main", validate_name(name), "_delta_log").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == outside
+    wh.run(f"DROP TABLE {q(name)}")
+
+
+@pytest.mark.parametrize("name", [" ", "t ", " t", "\u3000", "t\u00a0"])
+def test_names_starting_or_ending_with_a_space_are_refused(name: str) -> None:
+    with pytest.raises(lakesql.ProgrammingError, match="space"):
+        validate_name(name, "table name")

@@ -62,8 +62,9 @@ def name_problem(name: object) -> str | None:
     Any name DuckDB takes is allowed except: empty, longer than MAX_NAME characters (or
     MAX_NAME_BYTES bytes of UTF-8), a control character
     (U+0000-U+001F, U+007F-U+009F), a lone surrogate, a character of _REFUSED (also in its
-    compatibility form, e.g. the two-dot leader U+2025 or the full-width solidus U+FF0F), or a
-    first character that is `_` (lakesql's own folders: `_lakesql`, `_delta_log`) or a digit.
+    compatibility form, e.g. the two-dot leader U+2025 or the full-width solidus U+FF0F), a space
+    first or last, or a first character that is `_` (lakesql's own folders: `_lakesql`,
+    `_delta_log`) or a digit.
     """
     import unicodedata
 
@@ -86,6 +87,8 @@ def name_problem(name: object) -> str | None:
         if ch in _REFUSED:
             shown = repr(ch) if ch in name else f"{ch!r} (in a compatibility form)"
             return f"it contains {shown}, {_REFUSED[ch]}"
+    if name[0].isspace() or name[-1].isspace() or folded.isspace():
+        return "it starts or ends with a space (names that differ by invisible spaces)"
     if name[0] == "_" or folded[0] == "_":
         return "names starting with '_' are reserved for lakesql"
     if name[0].isdigit() or folded[0].isdigit():
@@ -108,7 +111,8 @@ def validate_name(name: str, what: str = "name") -> str:
         raise ProgrammingError(
             f"invalid {what} {name!r}: {problem}",
             hint="any name DuckDB accepts works, except empty names, control characters, "
-            "/ \\ . % ~ * ? [ ], a leading '_' or digit, and more than 128 characters",
+            "/ \\ . % ~ * ? [ ], a space first or last, a leading '_' or digit, and more than "
+            "128 characters",
         )
     return _ascii_lower(name)
 
