@@ -71,6 +71,9 @@ class Session:
         self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open execute.Transaction
         self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
         self._rowid_refused: dict[tuple[str, str], E.Error] = {}  # why sync() could not define one
+        self._udf_folder = Path(
+            self.settings["udfs"] or "udfs"
+        ).resolve()  # fixed: SQL cannot set it
         self._load_udfs()
 
     # -- catalog sync ----------------------------------------------------------------------------
@@ -387,22 +390,21 @@ class Session:
     def set(self, name: str, value: Any) -> None:
         key = name.lower().removeprefix("lakesql.")
         converted = config.validate(key, value)
-        if key == "warehouse":
-            raise E.NotSupportedError(
-                "the warehouse of a session cannot change", hint="connect to the other one"
-            )
+        config.check_settable(key)  # the warehouse and the UDF folder are fixed at connect
         self.engine.configure(key, converted)  # threads, memory_limit: refused values raise
         self.settings[key] = converted
 
     def reset(self, name: str) -> None:
         key = name.lower().removeprefix("lakesql.")
         config.validate(key, self._defaults.get(key))
-        self.set(key, self._defaults[key]) if key != "warehouse" else None
+        if not config.SETTINGS[key].fixed:  # a fixed setting has its connect value already
+            self.set(key, self._defaults[key])
 
     # -- UDFs ------------------------------------------------------------------------------------
     @property
     def udf_folder(self) -> Path:
-        return Path(self.settings["udfs"] or "udfs")
+        """The UDF folder, fixed (as an absolute path) when the session started."""
+        return self._udf_folder
 
     def _load_udfs(self) -> None:
         for spec in load_folder(self.udf_folder):
