@@ -294,3 +294,17 @@ def test_shell_and_sql_characters_are_plain_names(wh: Wh, name: str, tmp_path: P
 def test_names_starting_or_ending_with_a_space_are_refused(name: str) -> None:
     with pytest.raises(lakesql.ProgrammingError, match="space"):
         validate_name(name, "table name")
+
+
+def test_file_uris_fallback_replaces_the_encoded_table_folder(tmp_path: Path) -> None:
+    """Without add actions, `DeltaTable.file_uris()` is used: its table folder is percent-encoded,
+    its relative part is as on disk (a partition folder keeps its own %XX)."""
+    from urllib.parse import quote
+
+    from lakesql.storage.delta import _from_file_uri
+
+    table = str(tmp_path / "main" / "café 😀")
+    uri = quote(table) + "/k=x%20y/part-1.parquet"
+    assert _from_file_uri(uri, table) == table + "/k=x%20y/part-1.parquet"
+    assert _from_file_uri("file://" + uri, table) == table + "/k=x%20y/part-1.parquet"
+    assert _from_file_uri("/data/caf%C3%A9/p.parquet", table) == "/data/café/p.parquet"
