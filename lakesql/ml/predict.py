@@ -102,9 +102,10 @@ def load(
             f"model {name!r} forecasts future periods; it does not score rows",
             hint=f"use ML.FORECAST(MODEL {name} [, horizon => n])",
         )
+    name = registry.validate_name(name, "model name")  # as stored: ASCII letters lower-cased
     key = (
         str(wh.root),
-        name.lower(),
+        name,
         v,
         str(doc.get("created_at")),
     )  # a re-created v1 is another model
@@ -142,7 +143,7 @@ def load(
         e.message = f"model {name!r} version {v}: {e.message}"
         e.args = (e.message,)
         raise
-    loaded = ModelVersion(name.lower(), v, doc, prep, model, folder)
+    loaded = ModelVersion(name, v, doc, prep, model, folder)
     with _LOCK:
         _CACHE[key] = (signature, loaded)
     return loaded
@@ -150,7 +151,11 @@ def load(
 
 def forget(wh: Warehouse, name: str) -> None:
     with _LOCK:
-        for key in [k for k in _CACHE if k[0] == str(wh.root) and k[1] == name.lower()]:
+        try:
+            stored = registry.validate_name(name, "model name")
+        except E.ProgrammingError:  # no such model can have been loaded
+            return
+        for key in [k for k in _CACHE if k[0] == str(wh.root) and k[1] == stored]:
             del _CACHE[key]
 
 
