@@ -308,3 +308,22 @@ def test_file_uris_fallback_replaces_the_encoded_table_folder(tmp_path: Path) ->
     assert _from_file_uri(uri, table) == table + "/k=x%20y/part-1.parquet"
     assert _from_file_uri("file://" + uri, table) == table + "/k=x%20y/part-1.parquet"
     assert _from_file_uri("/data/caf%C3%A9/p.parquet", table) == "/data/café/p.parquet"
+
+
+def test_unicode_function_names(tmp_path: Path) -> None:
+    folder = tmp_path / "udfs"
+    folder.mkdir()
+    (folder / "names_mod.py").write_text("def same(x):\n    return x\n")
+    con = lakesql.connect(str(tmp_path / "wh"), udfs=str(folder))
+    try:
+        for name in ["fonction é😀", "関数", 'a"b c']:
+            con.execute(
+                f"CREATE FUNCTION {q(name)}(x BIGINT) RETURNS BIGINT LANGUAGE PYTHON AS 'names_mod:same'"
+            )
+            assert con.execute(f"SELECT {q(name)}(4)").fetchall() == [(4,)]
+        other = lakesql.connect(str(tmp_path / "wh"), udfs=str(folder))  # from the catalog
+        assert other.execute(f"SELECT {q('関数')}(5)").fetchall() == [(5,)]
+        other.close()
+        con.execute(f"DROP FUNCTION {q('関数')}")
+    finally:
+        con.close()

@@ -314,7 +314,7 @@ class Engine:
         reason = error.message if isinstance(error, E.Error) else str(error)
         reason = reason.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
         message = f"{UNREADABLE}{schema}.{name}' cannot be read: {reason}"
-        columns = f"CAST(NULL AS VARCHAR) AS {quote('__lakesql_unreadable')}"
+        columns = ""
         if table_schema is not None and len(table_schema):
             try:
                 types = self.logical_types(table_schema)
@@ -324,12 +324,19 @@ class Engine:
                 )
             except Exception:  # a type DuckDB cannot rebuild: the placeholder column
                 pass
+        placeholder = f"CAST(NULL AS VARCHAR) AS {quote('__lakesql_unreadable')}"
         with self._lock:
             self.ensure_schema(schema)
-            self.con.execute(
-                f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS SELECT * FROM "
-                f"(SELECT {columns}) WHERE error({literal(message)}) IS NULL"
-            )
+            for cols in [c for c in (columns, placeholder) if c]:
+                try:
+                    self.con.execute(
+                        f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS SELECT * FROM "
+                        f"(SELECT {cols}) WHERE error({literal(message)}) IS NULL"
+                    )
+                    return
+                except duckdb.Error:
+                    continue
+            self.con.execute(f"DROP VIEW IF EXISTS {quote(schema)}.{quote(name)}")
 
     def drop_view(self, schema: str, name: str) -> None:
         with self._lock:
