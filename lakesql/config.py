@@ -1,7 +1,8 @@
 """Session settings, declared once: name, type, default, help.
 
 Values come from `connect(**settings)`, then `LAKESQL_<NAME>` environment variables, then defaults.
-`SET lakesql.<name> = value` changes them for a session.
+`SET lakesql.<name> = value` changes them for a session, except the `fixed` ones (the warehouse
+and the UDF folder), which only `connect()` and the environment set.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Spec:
     high: float | None = None
     open_low: bool = False
     open_high: bool = False
+    fixed: bool = False  # set when the connection starts; SET/RESET refuse to change it
 
     def check(self, value: Any, kind: str = "setting") -> Any:
         """`value` converted and checked against the choices and bounds.
@@ -111,7 +113,9 @@ Setting = Spec  # a session setting is a Spec
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("warehouse", str, "./lakehouse", "Folder holding the warehouse.", "path"),
+        Setting(
+            "warehouse", str, "./lakehouse", "Folder holding the warehouse.", "path", fixed=True
+        ),
         Setting(
             "threads",
             _to_int,
@@ -144,8 +148,10 @@ SETTINGS: dict[str, Setting] = {
             "udfs",
             _opt_str,
             None,
-            "Folder of UDF modules loaded at connect (default ./udfs).",
+            "Folder of UDF modules loaded at connect (default ./udfs); fixed for the connection: "
+            "CREATE FUNCTION takes modules from this folder only.",
             "path",
+            fixed=True,
         ),
         Setting(
             "delta_reader",
@@ -188,6 +194,31 @@ def validate(name: str, value: Any) -> Any:
         hint = suggest(key, SETTINGS) or "valid settings: " + ", ".join(sorted(SETTINGS))
         raise OptionError(f"unknown setting {name!r}", hint=hint)
     return spec.check(value)
+
+
+def check_settable(name: str) -> None:
+    """Raise when setting `name` is fixed for the connection (SET / RESET refuse it).
+
+    Raises:
+        OptionError: unknown setting.
+        NotSupportedError: a fixed setting.
+    """
+    from lakesql.errors import NotSupportedError
+
+    key = name.lower().removeprefix("lakesql.")
+    spec = SETTINGS.get(key)
+    if spec is None:
+        validate(key, None)  # raises the unknown-setting error
+        return
+    if spec.fixed and key == "warehouse":
+        raise NotSupportedError(
+            "the warehouse of a session cannot change", hint="connect to the other one"
+        )
+    if spec.fixed:
+        raise NotSupportedError(
+            f"setting {key!r} is fixed when the connection starts; SQL cannot change it",
+            hint=f"pass {key}=... to lakesql.connect() (or set LAKESQL_{key.upper()})",
+        )
 
 
 def resolve(overrides: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:

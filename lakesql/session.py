@@ -73,6 +73,9 @@ class Session:
         self._transactions: dict[int, Any] = {}  # DuckDB cursor id -> open Transaction
         self._rowid_views: set[tuple[str, str]] = set()  # tables with a rowid companion view
         self._rowid_refused: dict[tuple[str, str], E.Error] = {}  # why sync() could not define one
+        self._udf_folder = Path(
+            self.settings["udfs"] or "udfs"
+        ).resolve()  # fixed: SQL cannot set it
         self._load_udfs()
         self.allowed_directories = [str(self.warehouse.root)]
         if self.role is not None:  # an untrusted user: DuckDB confined from here on
@@ -97,11 +100,18 @@ class Session:
                     stamp = self.warehouse.log_stamp(ref)
                     if stamp is None or self._stamps.get(key) == stamp:
                         continue
+                    snap = None
                     try:
                         snap = delta.snapshot(ref.path)
+                        self.engine.define_view(schema, name, snap)
                     except E.UnknownObjectError:  # created but not yet committed
                         continue
-                    self.engine.define_view(schema, name, snap)
+                    except BaseException as e:  # this table alone: reading it raises, others work
+                        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+                            raise  # KeyboardInterrupt, SystemExit (delta-rs panics are caught)
+                        self._unreadable(key, e, snap)
+                        self._stamps[key] = stamp
+                        continue
                     if key in self._rowid_views:  # views over it read the new version too
                         try:
                             self.engine.define_view(
@@ -123,6 +133,20 @@ class Session:
                 if schema not in schemas and schema != "main":
                     self.forget_schema(schema)
             self._sync_system_tables()
+
+    def _unreadable(self, key: tuple[str, str], error: BaseException, snap: Any) -> None:
+        """Table `key` cannot be read (sync): its view raises when used, naming the table."""
+        self.engine.define_unreadable_view(
+            *key,
+            error if isinstance(error, Exception) else RuntimeError(str(error)),
+            snap.schema if snap is not None else None,
+        )
+        if key in self._rowid_views:
+            self.engine.drop_view(*rowid_view_name(*key))
+            self._rowid_views.discard(key)
+            self._rowid_refused[key] = E.OperationalError(
+                f"table '{key[0]}.{key[1]}' cannot be read: {error}"
+            )
 
     def rowid_view(self, schema: str, name: str) -> tuple[str, str]:
         """(schema, name) of a view of table schema.name (as synced) plus its rows' positions
@@ -415,22 +439,21 @@ class Session:
     def set(self, name: str, value: Any) -> None:
         key = name.lower().removeprefix("lakesql.")
         converted = config.validate(key, value)
-        if key == "warehouse":
-            raise E.NotSupportedError(
-                "the warehouse of a session cannot change", hint="connect to the other one"
-            )
+        config.check_settable(key)  # the warehouse and the UDF folder are fixed at connect
         self.engine.configure(key, converted)  # threads, memory_limit: refused values raise
         self.settings[key] = converted
 
     def reset(self, name: str) -> None:
         key = name.lower().removeprefix("lakesql.")
         config.validate(key, self._defaults.get(key))
-        self.set(key, self._defaults[key]) if key != "warehouse" else None
+        if not config.SETTINGS[key].fixed:  # a fixed setting has its connect value already
+            self.set(key, self._defaults[key])
 
     # -- UDFs ------------------------------------------------------------------------------------
     @property
     def udf_folder(self) -> Path:
-        return Path(self.settings["udfs"] or "udfs")
+        """The UDF folder, fixed (as an absolute path) when the session started."""
+        return self._udf_folder
 
     def _load_udfs(self) -> None:
         for spec in load_folder(self.udf_folder):

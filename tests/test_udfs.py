@@ -6,6 +6,8 @@ Every check goes through SQL on a real connection to a fresh warehouse.
 from __future__ import annotations
 
 import math
+import shutil
+import sys
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
@@ -473,16 +475,19 @@ def test_create_function_is_persisted_in_the_warehouse(
 
 
 def test_show_functions_distinguishes_folder_and_catalog_functions(
-    connect: Callable[..., Any], site_package: str
+    connect: Callable[..., Any], udf_dir: tuple[Path, str]
 ) -> None:
-    con = connect()  # the shipped folder
+    folder, module = udf_dir
+    for shipped in REPO_UDFS.glob("*.py"):  # the shipped folder plus one module
+        shutil.copy(shipped, folder)
+    con = connect(udfs=folder)
     con.execute(
-        f"CREATE FUNCTION inc(x DOUBLE) RETURNS DOUBLE LANGUAGE PYTHON AS '{site_package}.ops:times_ten'"
+        f"CREATE FUNCTION inc(x DOUBLE) RETURNS DOUBLE LANGUAGE PYTHON AS '{module}:times_ten'"
     )
     assert one(con, "SELECT inc(-2.5)") == -25.0
     listed = functions(con)
     assert listed["inc"]["kind"] == "catalog"
-    assert listed["inc"]["origin"] == f"{site_package}.ops:times_ten"
+    assert listed["inc"]["origin"] == f"{module}:times_ten"
     assert listed["haversine_km"]["kind"] == "module"
     assert list(listed) == sorted(listed)
 
@@ -503,19 +508,22 @@ def test_create_function_twice_and_or_replace(
     assert functions(con)["f"]["origin"] == f"{module}:times_ten"
 
 
-def test_create_function_from_a_module_on_sys_path(
+def test_create_function_refuses_a_module_on_sys_path(
     connect: Callable[..., Any], tmp_path: Path, site_package: str
 ) -> None:
-    # not in the UDF folder: found through sys.path, dotted package paths included
+    """Functions come from the UDF folder only (issue 15): a module on sys.path, even with marked
+    functions, is refused before it is imported."""
     empty = tmp_path / "none"
     empty.mkdir()
     con = connect(udfs=empty)
-    con.execute(
-        f"CREATE FUNCTION tens(x BIGINT) RETURNS BIGINT LANGUAGE PYTHON AS '{site_package}.ops:times_ten'"
-    )
-    assert one(con, "SELECT tens(4)") == 40
-    assert one(con, "SELECT tens(NULL)") is None
-    assert one(connect(udfs=empty), "SELECT tens(7)") == 70
+    for target in (f"{site_package}.ops:times_ten", f"{site_package}:ops"):
+        with pytest.raises(lakesql.ProgrammingError, match=r"invalid function target|UDF folder"):
+            con.execute(
+                f"CREATE FUNCTION tens(x BIGINT) RETURNS BIGINT LANGUAGE PYTHON AS '{target}'"
+            )
+    assert site_package not in sys.modules
+    assert f"{site_package}.ops" not in sys.modules
+    assert "tens" not in functions(con)
 
 
 def test_drop_function(connect: Callable[..., Any], udf_dir: tuple[Path, str]) -> None:
@@ -624,9 +632,15 @@ def test_create_function_refuses_unmarked_code_outside_the_udf_folder(
     empty = tmp_path / "none"
     empty.mkdir()
     con = connect(udfs=empty)
-    for target in ("os:system", "subprocess:getoutput", f"{site_package}.ops:plus_one"):
-        with pytest.raises(lakesql.ProgrammingError, match=r"marked @lakesql\.udf"):
+    for target, why in (
+        ("os:system", "standard-library"),
+        ("subprocess:getoutput", "standard-library"),
+        (f"{site_package}.ops:plus_one", "invalid function target"),
+        (f"{site_package}:plus_one", "not a module of the UDF folder"),
+    ):
+        with pytest.raises(lakesql.ProgrammingError, match=why):
             con.execute(
                 f"CREATE FUNCTION f(x VARCHAR) RETURNS BIGINT LANGUAGE PYTHON AS '{target}'"
             )
+    assert site_package not in sys.modules
     assert "f" not in functions(con)

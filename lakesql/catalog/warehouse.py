@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from lakesql.errors import (
     suggest,
 )
 
-_NAME = re.compile(r"^[^\W\d]\w*$", re.UNICODE)
 DEFAULT_SCHEMA = "main"
 RESERVED_SCHEMAS = {"lakesql", "information_schema", "pg_catalog", "temp", "system"}
 FEATURE_TABLES = "feature_tables"  # document kind of feature-table definitions (lakesql.features)
@@ -39,23 +37,92 @@ def feature_doc_name(schema: str, name: str) -> str:
     return f"{schema}__{name}"
 
 
+MAX_NAME = 128
+MAX_NAME_BYTES = 200
+# Characters a name cannot hold, with the reason: each name is a folder (or file) name in the
+# warehouse, written by delta-rs (which percent-decodes `%` and panics on `[`) and read by DuckDB
+# (whose file lists expand `*`, `?` and `[...]` as globs).
+_REFUSED = {
+    "/": "a path separator",
+    "\\": "a path separator",
+    ".": "a dot (names are one folder; '.' and '..' address others)",
+    "%": "a percent sign (delta-rs decodes %XX in table paths)",
+    "~": "a tilde (home-folder expansion)",
+    "*": "a glob character (DuckDB expands it in file lists)",
+    "?": "a glob character (DuckDB expands it in file lists)",
+    "[": "a glob character (DuckDB expands it in file lists)",
+    "]": "a glob character (DuckDB expands it in file lists)",
+}
+
+
+def _ascii_lower(name: str) -> str:
+    """`name` with ASCII letters lower-cased: DuckDB folds the case of ASCII letters only
+    (`"CAFÉ"` and `"cafÉ"` are one table, `"café"` another), and so does lakesql."""
+    return name.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot name a schema, table, model or function (None when it can).
+
+    Any name DuckDB takes is allowed except: empty, longer than MAX_NAME characters (or
+    MAX_NAME_BYTES bytes of UTF-8), a control character
+    (U+0000-U+001F, U+007F-U+009F), a lone surrogate, a character of _REFUSED (also in its
+    compatibility form, e.g. the two-dot leader U+2025 or the full-width solidus U+FF0F), a space
+    first or last, or a first character that is `_` (lakesql's own folders: `_lakesql`,
+    `_delta_log`) or a digit.
+    """
+    import unicodedata
+
+    if not isinstance(name, str):
+        return "it is not text"
+    if not name:
+        return "it is empty"
+    if len(name) > MAX_NAME:
+        return f"it is longer than {MAX_NAME} characters"
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return f"it contains the control character U+{ord(ch):04X}"
+        if category == "Cs":
+            return f"it contains the lone surrogate U+{ord(ch):04X}"
+    if len(name.encode()) > MAX_NAME_BYTES:  # a file name holds 255 bytes; '__v<n>.json' is added
+        return f"it is longer than {MAX_NAME_BYTES} bytes in UTF-8"
+    folded = unicodedata.normalize("NFKC", name)
+    for ch in folded:
+        if ch in _REFUSED:
+            shown = repr(ch) if ch in name else f"{ch!r} (in a compatibility form)"
+            return f"it contains {shown}, {_REFUSED[ch]}"
+    if name[0].isspace() or name[-1].isspace() or folded.isspace():
+        return "it starts or ends with a space (names that differ by invisible spaces)"
+    if name[0] == "_" or folded[0] == "_":
+        return "names starting with '_' are reserved for lakesql"
+    if name[0].isdigit() or folded[0].isdigit():
+        return "it starts with a digit"
+    return None
+
+
+def is_valid_name(name: str) -> bool:
+    return name_problem(name) is None
+
+
 def validate_name(name: str, what: str = "name") -> str:
-    """Return `name` lower-cased, or raise when it is not a plain identifier.
+    """Return `name` with its ASCII letters lower-cased (as DuckDB compares names), or raise.
 
     Raises:
-        ProgrammingError: for empty names, path separators, dots, NUL bytes, leading digits or `_`.
+        ProgrammingError: saying why (see :func:`name_problem`).
     """
-    if (
-        not isinstance(name, str)
-        or not _NAME.match(name)
-        or name.startswith("_")
-        or len(name) > 128
-    ):
+    problem = name_problem(name)
+    if problem is not None:
         raise ProgrammingError(
-            f"invalid {what} {name!r}",
-            hint="use letters, digits and underscores, starting with a letter (at most 128)",
+            f"invalid {what} {name!r}: {problem}",
+            hint="any name DuckDB accepts works, except empty names, control characters, "
+            "/ \\ . % ~ * ? [ ], a space first or last, a leading '_' or digit, and more than "
+            "128 characters",
         )
-    return name.lower()
+    return _ascii_lower(name)
 
 
 def _committed(folder: Path) -> bool:
@@ -93,11 +160,7 @@ class Warehouse:
 
     # -- schemas -------------------------------------------------------------------------------
     def schemas(self) -> list[str]:
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and _NAME.match(p.name) and not p.name.startswith("_")
-        )
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_valid_name(p.name))
 
     def schema_path(self, schema: str) -> Path:
         return self.root / validate_name(schema, "schema name")
@@ -146,7 +209,7 @@ class Warehouse:
         path = self.root / schema
         if not path.is_dir():
             return []
-        return sorted(p.name for p in path.iterdir() if _NAME.match(p.name) and _committed(p))
+        return sorted(p.name for p in path.iterdir() if is_valid_name(p.name) and _committed(p))
 
     def all_tables(self) -> list[TableRef]:
         return [self.ref(s, t) for s in self.schemas() for t in self.tables(s)]

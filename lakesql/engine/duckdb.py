@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from lakesql import errors as E
-from lakesql.storage.delta import Snapshot
+from lakesql.storage.delta import Snapshot, file_url
 
 ROWID_COLUMN = "__lakesql_rowid"  # a companion view's row position (DuckDB's rowid)
 ROW_GROUP_ROWS = 122_880  # DuckDB's row group size
@@ -123,11 +123,29 @@ def _error(target: type[E.Error], message: str, span: E.SourceSpan | None = None
     return error
 
 
+UNREADABLE = "lakesql: table '"  # start of the error a view of an unreadable table raises
+_UNREADABLE_ERROR = re.compile(r"(?:Invalid Input Error: )?" + re.escape(UNREADABLE))
+
+
+def _unreadable(message: str) -> E.Error | None:
+    """The OperationalError of a view defined by Engine.define_unreadable_view, if it is one."""
+    m = _UNREADABLE_ERROR.match(message)
+    if m is None:
+        return None
+    return E.OperationalError(
+        "table '" + message[m.end() :],
+        hint="other tables can be read; DROP TABLE removes this one, a new commit may repair it",
+    )
+
+
 def translate(e: Exception, sql: str | None = None, con: Any = None) -> E.Error:
     """Turn a DuckDB exception into the matching lakesql error."""
     if isinstance(e, duckdb.InterruptException):
         return E.OperationalError("statement cancelled")
     target = next((err for cls, _, err in _TRANSLATION if isinstance(e, cls)), E.InternalError)
+    unreadable = _unreadable(_message(e))
+    if unreadable is not None:
+        return unreadable
     span = None
     if target is E.ParseError and sql is not None:
         span = E.SourceSpan(sql, _parse_position(sql, con))
@@ -145,6 +163,9 @@ def guard_stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
                 return
             except (OSError, pa.ArrowException) as e:
                 message = _message(e)
+                unreadable = _unreadable(message)
+                if unreadable is not None:
+                    raise unreadable from e
                 target = next(
                     (err for _, p, err in _TRANSLATION if p and message.startswith(p)),
                     E.DatabaseError,
@@ -300,6 +321,40 @@ class Engine:
             self.ensure_schema(schema)
             self.con.execute(f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS {body}")
 
+    def define_unreadable_view(
+        self, schema: str, name: str, error: Exception, table_schema: pa.Schema | None = None
+    ) -> None:
+        """(Re)define view schema.name as a table that cannot be read: any query reading rows of
+        it raises OperationalError "table 'schema.name' cannot be read: <error>" (see translate),
+        while every other table, and DROP TABLE of this one, keep working. The view has the
+        table's columns when its schema is known (DESCRIBE works), else one placeholder column."""
+        reason = error.message if isinstance(error, E.Error) else str(error)
+        reason = reason.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+        message = f"{UNREADABLE}{schema}.{name}' cannot be read: {reason}"
+        columns = ""
+        if table_schema is not None and len(table_schema):
+            try:
+                types = self.logical_types(table_schema)
+                columns = ", ".join(
+                    f"CAST(NULL AS {t}) AS {quote(c)}"
+                    for c, t in zip(table_schema.names, types, strict=True)
+                )
+            except Exception:  # a type DuckDB cannot rebuild: the placeholder column
+                pass
+        placeholder = f"CAST(NULL AS VARCHAR) AS {quote('__lakesql_unreadable')}"
+        with self._lock:
+            self.ensure_schema(schema)
+            for cols in [c for c in (columns, placeholder) if c]:
+                try:
+                    self.con.execute(
+                        f"CREATE OR REPLACE VIEW {quote(schema)}.{quote(name)} AS SELECT * FROM "
+                        f"(SELECT {cols}) WHERE error({literal(message)}) IS NULL"
+                    )
+                    return
+                except duckdb.Error:
+                    continue
+            self.con.execute(f"DROP VIEW IF EXISTS {quote(schema)}.{quote(name)}")
+
     def drop_view(self, schema: str, name: str) -> None:
         with self._lock:
             self.con.execute(f"DROP VIEW IF EXISTS {quote(schema)}.{quote(name)}")
@@ -343,7 +398,8 @@ class Engine:
             )
         if use_extension:
             version = f", version => {snap.version}" if pinned else ""
-            return self.read_sql(snap, f"SELECT * FROM delta_scan({literal(snap.path)}{version})")
+            url = literal(file_url(snap.path))
+            return self.read_sql(snap, f"SELECT * FROM delta_scan({url}{version})")
         files = "[" + ", ".join(literal(f) for f in snap.files) + "]"
         hive = (
             ", hive_partitioning = true"

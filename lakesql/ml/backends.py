@@ -78,6 +78,14 @@ class Loaded:
     n_classes: int
 
     def predict_values(self, X: Any) -> Any:
+        try:
+            return self._predict_values(X)
+        except Exception as e:  # ValueError, NotFittedError, a library's own error
+            raise OperationalError(
+                f"the model cannot score the rows: {type(e).__name__}: {e}"
+            ) from e
+
+    def _predict_values(self, X: Any) -> Any:
         import numpy as np
 
         if self.family == "lightgbm":
@@ -138,31 +146,190 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+# Every type a model file written by save() holds, and nothing else: the estimators lakesql trains
+# (FLAML's rf, extra_tree, histgb, lrl1/lrl2, enet, the default HistGradientBoosting baseline, the
+# forecast baselines' LinearRegression), the objects inside them, and plain data. No function, no
+# method, no FunctionTransformer or Pipeline: a file holding anything else is refused before skops
+# builds a single object. (Found by saving each estimator and walking its schema.json.)
+SKOPS_TYPES = frozenset(
+    {
+        # containers and scalars (skops's DictNode, ListNode, TupleNode, JsonNode, TypeNode)
+        "builtins.dict",
+        "builtins.list",
+        "builtins.tuple",
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "builtins.NoneType",
+        # numpy arrays, scalars, dtypes and random generators
+        "numpy.ndarray",
+        "numpy.dtype",
+        *(
+            f"numpy.{t}"
+            for t in (
+                "bool_ int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 "
+                "float64 str_ object_"
+            ).split()
+        ),
+        *(
+            f"numpy.dtypes.{t}DType"
+            for t in (
+                "Bool Int8 Int16 Int32 Int64 UInt8 UInt16 UInt32 UInt64 Float16 Float32 "
+                "Float64 Str Object"
+            ).split()
+        ),
+        "numpy.random._generator.Generator",
+        "numpy.random._pcg64.PCG64",
+        "numpy.random.mtrand.RandomState",
+        "numpy.random._mt19937.MT19937",
+        # the estimators
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.RandomForestRegressor",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.ensemble._forest.ExtraTreesRegressor",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.linear_model._coordinate_descent.ElasticNet",
+        "sklearn.linear_model._base.LinearRegression",
+        # what they hold
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeRegressor",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.preprocessing._label.LabelEncoder",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss._loss.CyHalfSquaredError",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.loss.HalfSquaredError",
+        "sklearn._loss.link.IdentityLink",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.link.Interval",
+    }
+)
+# skops node kinds that build data or an allow-listed object; never FunctionNode, MethodNode,
+# PartialNode, OperatorFuncNode (callables) or others.
+SKOPS_LOADERS = frozenset(
+    {
+        "ObjectNode",
+        "DictNode",
+        "ListNode",
+        "TupleNode",
+        "JsonNode",
+        "TypeNode",
+        "NdArrayNode",
+        "DTypeNode",
+        "RandomGeneratorNode",
+        "RandomStateNode",
+        "LossNode",
+        "TreeNode",
+        "BytesNode",
+        "SetNode",
+        "SliceNode",
+    }
+)
+_SCHEMA_LIMIT = 64 << 20  # bytes of schema.json read to check a model file
 
 
-def load(folder: Path) -> Loaded:
-    """Load the model written by :func:`save` (no pickle, allow-listed skops types only)."""
+class ModelFileError(OperationalError):
+    """A model's files cannot be loaded: missing, changed, damaged or holding refused types."""
+
+
+def skops_types(path: Path) -> list[tuple[str, str]]:
+    """(module.class, skops loader) of every node of a skops file, read from its schema.json
+    (no object is built).
+
+    Raises:
+        ModelFileError: not a skops file, or an unreadable schema.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("schema.json")
+            if info.file_size > _SCHEMA_LIMIT:
+                raise ModelFileError(f"{path} has a schema of {info.file_size} bytes")
+            schema = json.loads(z.read(info))
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError) as e:
+        raise ModelFileError(f"{path} is not a model file lakesql wrote: {e}") from e
+    found: list[tuple[str, str]] = []
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__loader__" in node or "__class__" in node:
+                found.append(
+                    (
+                        f"{node.get('__module__')}.{node.get('__class__')}",
+                        str(node.get("__loader__")),
+                    )
+                )
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def check_skops(path: Path) -> list[str]:
+    """The types of skops file `path` when every one is on the allow-list, else raise.
+
+    Raises:
+        ModelFileError: naming the refused types or node kinds.
+    """
+    found = skops_types(path)
+    types = {t for t, _ in found}
+    bad_types = sorted(types - SKOPS_TYPES)
+    bad_loaders = sorted({loader for _, loader in found} - SKOPS_LOADERS)
+    if bad_types or bad_loaders:
+        what = ", ".join(bad_types + [f"a {n}" for n in bad_loaders])
+        raise ModelFileError(
+            f"refusing to load {path}: it holds what lakesql never writes in a model file: {what}",
+            hint="only models trained by lakesql load; train the model again",
+        )
+    return sorted(types)
+
+
+def load(folder: Path, *, sha256: str | None = None) -> Loaded:
+    """Load the model written by :func:`save` (no pickle, allow-listed skops types only).
+
+    `sha256`: the digest recorded in the catalog, checked besides model.json's.
+
+    Raises:
+        ModelFileError: for every way the files can be missing, changed, damaged or refused.
+    """
     try:
         meta = json.loads((folder / "model.json").read_text())
         path = folder / meta["file"]
         fam = meta["family"]
+        task = meta["task"]
+        n_classes = int(meta.get("n_classes") or 0)
         if path.resolve().parent != folder.resolve():
-            raise OperationalError(f"{folder / 'model.json'} names a file outside its folder")
-        if "sha256" in meta and file_digest(path) != meta["sha256"]:
-            raise OperationalError(
-                f"{path} was changed after the model was trained (its SHA-256 differs)",
-                hint="train the model again, or DROP MODEL ... VERSION n",
-            )
-    except OperationalError:
+            raise ModelFileError(f"{folder / 'model.json'} names a file outside its folder")
+        digest = file_digest(path)
+        for expected in (meta.get("sha256"), sha256):
+            if expected is not None and digest != expected:
+                raise ModelFileError(
+                    f"{path} was changed after the model was trained (its SHA-256 differs)",
+                    hint="train the model again, or DROP MODEL ... VERSION n",
+                )
+    except ModelFileError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise OperationalError(f"the model files in {folder} cannot be read: {e}") from e
+    except Exception as e:  # OSError, ValueError, KeyError, TypeError, ...
+        raise ModelFileError(f"the model files in {folder} cannot be read: {e}") from e
     try:
         if fam == "xgboost":
             import xgboost as xgb
 
-            cls = xgb.XGBClassifier if meta["task"] == "classification" else xgb.XGBRegressor
+            cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
             model: Any = cls()
             model.load_model(path)
         elif fam == "lightgbm":
@@ -171,18 +338,17 @@ def load(folder: Path) -> Loaded:
             model = lgb.Booster(model_file=str(path))
         elif fam == "sklearn":
             import skops.io as sio
+            from sklearn.utils.validation import check_is_fitted
 
-            untrusted = sio.get_untrusted_types(file=path)
-            bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-            if bad:
-                raise OperationalError(
-                    f"refusing to load {path}: it holds types outside the allow-list: {bad}"
-                )
-            model = sio.load(path, trusted=untrusted)
+            trusted = check_skops(path)  # before skops builds any object
+            model = sio.load(path, trusted=trusted)
+            check_is_fitted(model)
         else:
-            raise OperationalError(f"unknown model family {fam!r} in {folder}")
-    except OperationalError:
+            raise ModelFileError(f"unknown model family {fam!r} in {folder}")
+    except ModelFileError:
         raise
-    except Exception as e:
-        raise OperationalError(f"the model files in {folder} cannot be loaded: {e}") from e
-    return Loaded(fam, meta["task"], model, int(meta.get("n_classes") or 0))
+    except Exception as e:  # ValueError, NotFittedError, XGBoostError, LightGBMError, ...
+        raise ModelFileError(
+            f"the model files in {folder} cannot be loaded: {type(e).__name__}: {e}"
+        ) from e
+    return Loaded(fam, task, model, n_classes)

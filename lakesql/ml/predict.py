@@ -60,14 +60,38 @@ class ModelVersion:
         return self.model.predict_values(X)
 
 
-_CACHE: dict[tuple[str, str, int, str], ModelVersion] = {}
+# key -> (the files' stat signature when loaded, the loaded version)
+_CACHE: dict[tuple[str, str, int, str], tuple[tuple[Any, ...], ModelVersion]] = {}
 _LOCK = threading.Lock()
+
+
+def _signature(folder: Path) -> tuple[Any, ...]:
+    """(inode, size, mtime, ctime) of a version's files (model.json, prep.json, the model file): a
+    cached model whose files changed since it was loaded is verified and loaded again."""
+    out: list[Any] = []
+    names = ["model.json", "prep.json"]
+    try:
+        names.append(str(json.loads((folder / "model.json").read_text()).get("file", "")))
+    except (OSError, ValueError, AttributeError):
+        pass
+    for n in names:
+        try:
+            st = os.stat(folder / n) if n else None
+        except OSError:
+            st = None
+        out.append(None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
 
 
 def load(
     wh: Warehouse, name: str, version: int | None = None, alias: str | None = None
 ) -> ModelVersion:
-    """The model version a reference means, loaded once per process and cached by version."""
+    """The model version a reference means, loaded once per process and cached by version; the
+    SHA-256 of its files is checked again whenever they changed on disk since.
+
+    Raises:
+        lakesql.Error: an OperationalError for every way its files can fail to load.
+    """
     from lakesql.ml import backends
     from lakesql.ml.prep import Prep
 
@@ -78,17 +102,19 @@ def load(
             f"model {name!r} forecasts future periods; it does not score rows",
             hint=f"use ML.FORECAST(MODEL {name} [, horizon => n])",
         )
+    name = registry.validate_name(name, "model name")  # as stored: ASCII letters lower-cased
     key = (
         str(wh.root),
-        name.lower(),
+        name,
         v,
         str(doc.get("created_at")),
     )  # a re-created v1 is another model
+    folder = registry.version_dir(wh, name, v)
+    signature = _signature(folder)
     with _LOCK:
         cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    folder = registry.version_dir(wh, name, v)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
     if not folder.is_dir():
         raise E.OperationalError(
             f"the files of model {name!r} version {v} are missing ({folder})",
@@ -103,19 +129,33 @@ def load(
                 hint="train the model again, or DROP MODEL ... VERSION n",
             )
         prep = Prep.from_dict(json.loads((folder / "prep.json").read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except E.Error:
+        raise
+    except Exception as e:  # OSError, ValueError, KeyError, TypeError, ...
         raise E.OperationalError(
             f"the preparation of model {name!r} version {v} cannot be read: {e}"
         ) from e
-    loaded = ModelVersion(name.lower(), v, doc, prep, backends.load(folder), folder)
+    files = doc.get("model_files")
+    expected = files.get("sha256") if isinstance(files, dict) else None
+    try:
+        model = backends.load(folder, sha256=expected)
+    except E.Error as e:
+        e.message = f"model {name!r} version {v}: {e.message}"
+        e.args = (e.message,)
+        raise
+    loaded = ModelVersion(name, v, doc, prep, model, folder)
     with _LOCK:
-        _CACHE[key] = loaded
+        _CACHE[key] = (signature, loaded)
     return loaded
 
 
 def forget(wh: Warehouse, name: str) -> None:
     with _LOCK:
-        for key in [k for k in _CACHE if k[0] == str(wh.root) and k[1] == name.lower()]:
+        try:
+            stored = registry.validate_name(name, "model name")
+        except E.ProgrammingError:  # no such model can have been loaded
+            return
+        for key in [k for k in _CACHE if k[0] == str(wh.root) and k[1] == stored]:
             del _CACHE[key]
 
 

@@ -6,6 +6,7 @@ this platform); DuckDB reads the files listed by :func:`snapshot`.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
     features = set(proto.reader_features or [])
     mapping = (meta.configuration or {}).get("delta.columnMapping.mode", "none")
     plain = not (features & _NEEDS_EXTENSION) and mapping in (None, "none")
-    files, rows = _in_commit_order(dt)
+    files, rows = _in_commit_order(dt, path)
     return Snapshot(
         path=path,
         version=dt.version(),
@@ -172,28 +173,85 @@ def _snapshot(dt: DeltaTable, path: str) -> Snapshot:
     )
 
 
-def _in_commit_order(dt: DeltaTable) -> tuple[list[str], list[int | None] | None]:
-    """The snapshot's files, oldest first, so a scan returns rows in insertion order, and their
-    row counts (None when the log does not say).
+def _in_commit_order(dt: DeltaTable, path: str) -> tuple[list[str], list[int | None] | None]:
+    """The snapshot's files as local paths, oldest first, so a scan returns rows in insertion
+    order, and their row counts (None when the log does not say).
 
     delta-rs lists files newest commit first; DuckDB (and users) expect a table's rows in the
     order they were inserted. Files are ordered by their add action's modification time (the
     listing reversed first, so files of one millisecond keep commit order).
+
+    Paths: an add action's `path` is a URI relative to the table (percent-encoded: the partition
+    folder `k=x%20y` on disk is `k=x%2520y` in the log), so the file is the table folder joined
+    with the path decoded once. `DeltaTable.file_uris()` is neither: it percent-encodes the table
+    folder (`caf%C3%A9/...`) but not the relative part, so it is only used, with its table-folder
+    prefix replaced, when the add actions cannot be read.
     """
-    uris = list(dt.file_uris())
     try:
         actions = pa.table(dt.get_add_actions(flatten=False))
         times = actions.column("modification_time").to_pylist()
         paths = actions.column("path").to_pylist()
         counts = actions.column("num_records").to_pylist()
     except Exception:  # an older/newer deltalake without these columns: keep its order
-        return uris, None
-    if len(times) != len(uris) or any(
-        not u.endswith(p.rsplit("/", 1)[-1]) for u, p in zip(uris, paths, strict=True)
-    ):
-        return uris, None
-    order = sorted(range(len(uris) - 1, -1, -1), key=lambda i: times[i] or 0)
-    return [uris[i] for i in order], [counts[i] for i in order]
+        return [_from_file_uri(u, path) for u in dt.file_uris()], None
+    files = [local_file(path, p) for p in paths]
+    order = sorted(range(len(files) - 1, -1, -1), key=lambda i: times[i] or 0)
+    return [files[i] for i in order], [counts[i] for i in order]
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def local_file(table: str, action_path: str) -> str:
+    """The local file of an add action's `path` (a relative or `file://` URI) in table `table`.
+
+    Raises:
+        NotSupportedError: a file on another file system.
+        OperationalError: a relative path leading out of the table's folder.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if _URI.match(action_path):
+        parts = urlsplit(action_path)
+        if parts.scheme != "file":
+            raise NotSupportedError(
+                f"the table at {table} references a file outside the local file system: "
+                f"{action_path}"
+            )
+        return unquote(parts.path)  # an absolute URI (e.g. a shallow clone's files)
+    relative = unquote(action_path)
+    if relative.startswith("/") or ".." in Path(relative).parts:
+        raise OperationalError(
+            f"the log of the table at {table} names a file outside its folder: {action_path}"
+        )
+    return str(Path(table, relative))
+
+
+def _from_file_uri(uri: str, table: str) -> str:
+    """A local path from one of `DeltaTable.file_uris()`: the table folder percent-encoded (as
+    many `/`-separated parts as `table` has), the rest as on disk."""
+    from urllib.parse import unquote, urlsplit
+
+    if uri.startswith("file:"):
+        uri = urlsplit(uri).path
+    root = Path(table)
+    depth = len(root.parts) - 1  # parts after the leading '/'
+    pieces = uri.lstrip("/").split("/")
+    if "/".join(unquote(p) for p in pieces[:depth]) != "/".join(root.parts[1:]):
+        return unquote(uri)  # not under the table folder: an absolute file
+    return str(root.joinpath(*pieces[depth:]))
+
+
+def file_url(path: str) -> str:
+    """The `file://` URL of a local table folder, percent-encoded.
+
+    DuckDB's delta extension (1.5.5) loses the non-ASCII characters of a plain path when it joins
+    it with a partition folder (`café/k=1/...` is read as `caf/k=1/...`); the URL form is read
+    right for every name.
+    """
+    from urllib.parse import quote
+
+    return "file://" + quote(str(Path(path).resolve()))
 
 
 def create_empty(
@@ -548,6 +606,47 @@ def _delta_type(t: pa.DataType, column: str) -> pa.DataType:
     return t
 
 
+def column_problem(name: str) -> str | None:
+    """Why `name` cannot name a column of a Delta table (None when it can): empty, a control
+    character (delta-rs refuses them in partition folders, and they make names look alike), or a
+    lone surrogate (no UTF-8 form)."""
+    import unicodedata
+
+    if not name:
+        return "it is empty"
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            return f"it contains the control character U+{ord(ch):04X}"
+        if category == "Cs":
+            return f"it contains the lone surrogate U+{ord(ch):04X}"
+    return None
+
+
+def check_column_names(schema: pa.Schema) -> None:
+    """Raise ProgrammingError for the first column (or struct field) `column_problem` refuses."""
+
+    def walk(t: pa.DataType) -> Iterator[str]:
+        if pa.types.is_struct(t):
+            for f in t:
+                yield f.name
+                yield from walk(f.type)
+        elif pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            yield from walk(t.value_type)
+        elif pa.types.is_map(t):
+            yield from walk(t.key_type)
+            yield from walk(t.item_type)
+
+    for field in schema:
+        for name in [field.name, *walk(field.type)]:
+            problem = column_problem(name)
+            if problem is not None:
+                raise ProgrammingError(
+                    f"invalid column name {name!r}: {problem}",
+                    hint="give the column another name (an alias)",
+                )
+
+
 def delta_schema(schema: pa.Schema) -> pa.Schema:
     """`schema` with every type replaced by one Delta can store.
 
@@ -555,6 +654,7 @@ def delta_schema(schema: pa.Schema) -> pa.Schema:
         DataError, NotSupportedError: for columns without a Delta equivalent (TIME, INTERVAL).
     """
     seen: set[str] = set()
+    check_column_names(schema)
     for name in schema.names:
         if name.lower() in seen:
             raise DataError(

@@ -5,7 +5,6 @@ A UDF is vectorized: it receives pyarrow arrays (one per argument) and returns o
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import re
 import sys
@@ -118,47 +117,89 @@ def first_doc_line(fn: Callable[..., Any]) -> str:
     return (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
 
 
-_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
-    """Find 'module:function', first among the UDF folder's modules, then on sys.path."""
+def check_target(target: str, folder: str | Path | None) -> tuple[Path, str, list[str]]:
+    """Check 'module:function' without importing anything: (the module's file, module name,
+    attribute path).
+
+    The module must be a file `<module>.py` directly in the UDF folder fixed when the connection
+    started (no package, no dotted or relative name, no symbolic link leading out of the folder),
+    never a standard-library or installed module (`this`, `os`, ...): whoever can run SQL can run
+    CREATE FUNCTION, and importing a module runs its code.
+
+    Raises:
+        ProgrammingError: saying which rule the target breaks.
+    """
     module_name, sep, fn_name = target.partition(":")
     if not sep or not module_name or not fn_name:
         raise ProgrammingError(
             f"invalid function target {target!r}", hint="write it as 'module:function'"
         )
+    attrs = fn_name.split(".")
     if (
-        not _MODULE.fullmatch(module_name)
-        or not _MODULE.fullmatch(fn_name)
-        or len(module_name) > 200
+        not _IDENTIFIER.fullmatch(module_name)
+        or not all(_IDENTIFIER.fullmatch(a) for a in attrs)
+        or len(target) > 200
     ):
         raise ProgrammingError(
-            f"invalid function target {target!r}: module and function must be dotted names",
+            f"invalid function target {target!r}: the module is a file name of the UDF folder "
+            "(letters, digits, '_'; no dots) and the function a name (or Class.method)",
             hint="write it as 'module:function', e.g. 'scoring:churn_score'",
         )
-    module: Any
-    candidate = Path(folder) / f"{module_name}.py" if folder else None
-    in_folder = candidate is not None and candidate.is_file()
-    if candidate is not None and in_folder:
-        module = _import_file(candidate)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as e:  # ImportError, or whatever the module raises while importing
-            raise ProgrammingError(f"cannot import module {module_name!r}: {e}") from e
-    fn = module
-    for part in fn_name.split("."):
+    if module_name.startswith("_"):
+        raise ProgrammingError(
+            f"cannot import module {module_name!r}: modules starting with '_' are private"
+        )
+    if module_name in sys.stdlib_module_names or module_name in sys.builtin_module_names:
+        raise ProgrammingError(
+            f"cannot import module {module_name!r}: it is a standard-library module; "
+            "functions come from modules in the UDF folder only",
+            hint="write the function in a module of the UDF folder",
+        )
+    if not folder:
+        raise ProgrammingError(f"cannot import module {module_name!r}: no UDF folder is set")
+    base = Path(folder).resolve()
+    candidate = base / f"{module_name}.py"
+    if not candidate.is_file():
+        raise ProgrammingError(
+            f"cannot import module {module_name!r}: it is not a module of the UDF folder {base} "
+            "(functions come from modules in that folder only, never from installed packages)",
+            hint=f"put {module_name}.py in the UDF folder, fixed when the connection starts",
+        )
+    if candidate.resolve().parent != base:
+        raise ProgrammingError(
+            f"cannot import module {module_name!r}: {candidate} leads out of the UDF folder"
+        )
+    return candidate, module_name, attrs
+
+
+def resolve(target: str, folder: str | Path | None) -> Callable[..., Any]:
+    """The function 'module:function' names, from a module of the UDF folder `folder`.
+
+    Every rule is checked (check_target) before the module is imported; then the function must
+    be defined in that module (`mod:os.system`, `mod:system` after `from os import system` are
+    refused), or be a method of a class defined there.
+    """
+    path, module_name, attrs = check_target(target, folder)
+    module = _import_file(path)
+    fn: Any = module
+    for i, part in enumerate(attrs):
         fn = getattr(fn, part, None)
         if fn is None:
-            raise ProgrammingError(f"module {module_name!r} has no function {fn_name!r}")
+            raise ProgrammingError(f"module {module_name!r} has no function {'.'.join(attrs)!r}")
+        if i < len(attrs) - 1 and not (isinstance(fn, type) and fn.__module__ == module.__name__):
+            raise ProgrammingError(
+                f"{target!r} does not name a function of module {module_name!r}: "
+                f"{'.'.join(attrs[: i + 1])!r} is not a class defined there"
+            )
     if not callable(fn):
         raise ProgrammingError(f"{target!r} is not callable")
-    if not in_folder and not isinstance(getattr(fn, "__lakesql_udf__", None), UdfSpec):
-        # Anyone who can run SQL can run CREATE FUNCTION: only code its owner published as a UDF
-        # may be called (never, say, 'os:system').
+    if getattr(fn, "__module__", None) != module.__name__:
         raise ProgrammingError(
-            f"{target!r} is neither in the UDF folder nor marked @lakesql.udf",
-            hint="put the module in the UDF folder, or decorate the function with @lakesql.udf(returns=...)",
+            f"{target!r} is not a function defined in module {module_name!r} "
+            f"(it comes from {getattr(fn, '__module__', None) or 'elsewhere'!s})",
+            hint="define the function in the module (a wrapper that calls it will do)",
         )
     return fn
