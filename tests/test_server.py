@@ -339,6 +339,10 @@ def test_serve_command(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "LAKESQL_SERVER_PASSWORD"},
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("LAKESQL_SERVER_PASSWORD", "LAKESQL_PASSWORD")
+        },
     )
     assert refused.returncode == 2 and "needs a password" in refused.stderr

@@ -156,6 +156,10 @@ def test_executemany_is_one_commit_and_a_failure_rolls_all_back(
             cur.executemany("INSERT INTO many VALUES (%s, %s)", rows)
         assert con.execute("SELECT count(*), max(id) FROM many").fetchone() == (50, 49)
         assert commits(warehouse, "many") == before + 1
+        cur.executemany("INSERT INTO many VALUES (%s, %s)", [(60, "a"), (61, "b")])
+        assert con.execute("SELECT count(*), max(id) FROM many").fetchone() == (52, 61)
+        con.execute("DELETE FROM many WHERE id >= 60")
+        before += 2
         con.execute("INSERT INTO many VALUES (%s, %s)", [300, "alone"])  # one statement
         assert commits(warehouse, "many") == before + 2
         cur.executemany("UPDATE many SET name = %s WHERE id = %s", [("u", 1), ("v", 2)])
@@ -192,6 +196,9 @@ def test_a_simple_query_writing_one_table_twice_is_one_commit(
             con.execute("INSERT INTO script_t VALUES (3); INSERT INTO script_t VALUES (NULL)")
         assert con.execute("SELECT sum(i) FROM script_t").fetchone() == (3,)
         assert commits(warehouse, "script_t") == before + 1
+        con.execute("INSERT INTO script_t VALUES (4); INSERT INTO script_t VALUES (5)")
+        assert con.execute("SELECT sum(i) FROM script_t").fetchone() == (12,)  # after a failure
+        assert commits(warehouse, "script_t") == before + 2
 
 
 def test_savepoints(server: Server) -> None:

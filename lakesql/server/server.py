@@ -950,6 +950,7 @@ class ClientHandler(socketserver.StreamRequestHandler):
             if kind == b"Q":
                 skipping = False
                 self._end_implicit()
+                self.batch_failed = False  # a simple query is its own batch
                 try:
                     text = MessageReader(body).cstr()
                 except PgError as e:
@@ -957,6 +958,7 @@ class ClientHandler(socketserver.StreamRequestHandler):
                 else:
                     self._statement_deadline()
                     self._simple_query(text)
+                self.batch_failed = False
                 self._ready()
                 continue
             if kind == b"S":
@@ -1718,9 +1720,10 @@ def serve(
     *,
     password: str | None = None,
     settings: dict[str, Any] | None = None,
+    **limits: Any,
 ) -> None:
-    """Run a server until interrupted."""
-    server = Server(warehouse, host, port, password=password, settings=settings)
+    """Run a server until interrupted (`limits`: fields of :class:`Limits`)."""
+    server = Server(warehouse, host, port, password=password, settings=settings, **limits)
     try:
         server.serve_forever()
     finally:
