@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/server_load.py [--rows 50000000] [--clients 20] [--think 0.1]
+    python benchmarks/server_load.py [--rows 50000000] [--clients 20] [--think 0.5]
         [--out benchmarks/results/server_load.json]
 
 Starts `lakesql serve` as a subprocess on a fresh warehouse (so its RSS is the server's alone,
@@ -13,12 +13,13 @@ read from /proc/<pid>/status every 0.1 s) and runs, at the same time:
 * **aborter**: a second stream of the same query through the extended protocol (a plain
   cursor, rows read as they arrive) that closes its socket after a tenth of the rows;
 * **attackers**: 200 raw connections that send half a startup packet and wait (closed by the
-  authentication timeout, set to 2 s here) and 8 that announce a 1 GiB message (refused at once);
+  authentication timeout, set to 5 s here) and 8 that announce a 1 GiB message (refused at once);
 * **clients**: CLIENTS psycopg connections querying ``SELECT sum(n), count(*) FROM numbers
   WHERE n < k`` in a loop (THINK seconds apart) until the streamer is done, each answer checked.
 
-Prints RSS before / peak / after (after: every client gone, 3 s later), the streaming rate, the
-clients' query count and latency, and writes the JSON result file.
+Prints RSS before (after a warm-up client: imports, catalog, the Delta extension) / peak / after
+(every client gone, 3 s later), the streaming rate, the clients' query count and latency, and
+writes the JSON result file.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--think", type=float, default=0.1, help="seconds between queries")
+    parser.add_argument("--think", type=float, default=0.5, help="seconds between queries")
     parser.add_argument("--out", default="benchmarks/results/server_load.json")
     parser.add_argument("--role", choices=["streamer", "aborter"], help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -120,7 +121,7 @@ def main() -> None:
             "--port",
             str(port),
             "--auth-timeout",
-            "2",
+            "5",
         ],
         stderr=subprocess.DEVNULL,
     )
@@ -143,7 +144,11 @@ def main() -> None:
             samples.append(rss_mib(server.pid))
             time.sleep(0.1)
 
-    time.sleep(1)
+    with psycopg.connect(dsn, connect_timeout=30) as con:  # warm up: imports, catalog, delta
+        for _ in con.cursor().stream("SELECT range AS i FROM range(100000)"):
+            pass
+        con.execute("SELECT sum(n), count(*) FROM numbers WHERE n < %s", [10]).fetchone()
+    time.sleep(3)
     before = rss_mib(server.pid)
     threading.Thread(target=sample, daemon=True).start()
     streaming_done = threading.Event()

@@ -387,6 +387,8 @@ class Server(socketserver.ThreadingTCPServer):
         self._starting = 0  # connections not yet authenticated
         self._failures: dict[str, tuple[int, float]] = {}  # address -> (failed logins, last)
         self._closing = threading.Event()
+        self._trimmed = 0.0  # when freed memory was last handed back to the system
+        self._trim_wanted = False
         if ":" in host:
             self.address_family = socket.AF_INET6
         super().__init__((host, port), ClientHandler)
@@ -439,8 +441,11 @@ class Server(socketserver.ThreadingTCPServer):
             self._handlers.add(handler)
 
     def authenticated(self, handler: ClientHandler) -> bool:
-        """Count `handler` as a session; False when max_connections sessions are open."""
+        """Count `handler` as a session; False when max_connections sessions are open (or its
+        authentication timed out meanwhile)."""
         with self._clients_lock:
+            if handler.expired:
+                return False
             sessions = sum(1 for h in self._handlers if h.authenticated)
             if sessions >= self.limits.max_connections:
                 return False
@@ -453,6 +458,8 @@ class Server(socketserver.ThreadingTCPServer):
             self._handlers.discard(handler)
             if not handler.authenticated:
                 self._starting -= 1
+            if handler.authenticated:
+                self._trim_wanted = True  # the watchdog trims (at most once a second)
 
     def register(self, handler: ClientHandler) -> tuple[int, int]:
         with self._clients_lock:
@@ -510,7 +517,11 @@ class Server(socketserver.ThreadingTCPServer):
                     deadline, reason = h.deadline, h.deadline_reason
                     if deadline is not None and now >= deadline and reason:
                         h.deadline = None
-                        if reason in ("authentication", "idle"):
+                        if reason == "authentication":
+                            with self._clients_lock:  # not if it authenticated meanwhile
+                                if not h.authenticated:
+                                    h.expire(reason)
+                        elif reason == "idle":
                             h.expire(reason)
                         else:
                             h.interrupt(reason)
@@ -521,6 +532,9 @@ class Server(socketserver.ThreadingTCPServer):
             if check:
                 poller_checked = now
                 self._check_clients(busy)
+            if self._trim_wanted and now - self._trimmed > 1.0:
+                self._trim_wanted, self._trimmed = False, now
+                release_memory()
 
     @staticmethod
     def _check_clients(busy: list[ClientHandler]) -> None:
@@ -548,6 +562,26 @@ class Server(socketserver.ThreadingTCPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("lakesql server: error serving %s", client_address)
+
+
+_LIBC: Any = None
+
+
+def release_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing):
+    a session's DuckDB connection and results are freed when it ends, but glibc keeps the pages
+    of its per-thread arenas, so without this the server's RSS stays at its peak."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
 
 
 def error_packet(code: str, message: str, *, severity: str = "ERROR") -> bytes:
@@ -839,6 +873,8 @@ class ClientHandler(socketserver.StreamRequestHandler):
         if not self._authenticate():
             return False
         if not self.server.authenticated(self):
+            if self.expired:
+                raise ConnectionResetError("authentication timed out")
             self._too_many()
             return False
         self.deadline = None
