@@ -232,20 +232,100 @@ def info(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", "-p", default=5433, show_default=True, type=int, help="Port to listen on.")
 @click.option(
-    "--password",
-    envvar="LAKESQL_SERVER_PASSWORD",
+    "--password-file",
+    type=click.Path(dir_okay=False),
     default=None,
-    help="Password clients must give (SCRAM-SHA-256); required off loopback. "
-    "Also LAKESQL_SERVER_PASSWORD.",
+    help="File whose first line is the password clients must give (SCRAM-SHA-256); "
+    "or set LAKESQL_PASSWORD. Required off loopback.",
+)
+@click.option(
+    "--password",
+    default=None,
+    help="The password itself: visible to every user of the machine in `ps`; "
+    "prefer --password-file or LAKESQL_PASSWORD.",
+)
+@click.option(
+    "--auth-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds a connection may take to authenticate.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Authenticated sessions at most (more: SQLSTATE 53300).",
+)
+@click.option(
+    "--max-message-size",
+    type=click.IntRange(min=10_000),
+    default=64 << 20,
+    show_default=True,
+    help="Bytes of one query, Bind or COPY message after authentication.",
+)
+@click.option(
+    "--statement-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds a statement may run (0: no limit); SET statement_timeout per session.",
+)
+@click.option(
+    "--idle-in-transaction-timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds a session may stay idle inside BEGIN ... before it is closed (0: never).",
 )
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, password: str | None) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    password_file: str | None,
+    password: str | None,
+    auth_timeout: float,
+    max_connections: int,
+    max_message_size: int,
+    statement_timeout: float,
+    idle_in_transaction_timeout: float,
+) -> None:
     """Serve the warehouse over the Postgres wire protocol (psql, BI tools, drivers)."""
     import lakesql
     from lakesql.server import Server
 
+    if password_file:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            click.echo(f"lakesql: cannot read the password file: {e}", err=True)
+            ctx.exit(Exit.USAGE)
+        if not password:
+            click.echo("lakesql: the password file's first line is empty", err=True)
+            ctx.exit(Exit.USAGE)
+    elif password:
+        click.echo(
+            "lakesql: warning: --password is visible in `ps`; "
+            "use --password-file or LAKESQL_PASSWORD",
+            err=True,
+        )
+    else:
+        password = os.environ.get("LAKESQL_PASSWORD") or os.environ.get("LAKESQL_SERVER_PASSWORD")
     try:
-        server = Server(ctx.obj["warehouse"], host, port, password=password or None)
+        server = Server(
+            ctx.obj["warehouse"],
+            host,
+            port,
+            password=password or None,
+            authentication_timeout=auth_timeout,
+            max_connections=max_connections,
+            max_message_size=max_message_size,
+            statement_timeout=statement_timeout,
+            idle_in_transaction_timeout=idle_in_transaction_timeout,
+        )
     except lakesql.Error as e:
         click.echo(f"lakesql: {e}", err=True)
         ctx.exit(Exit.USAGE)
