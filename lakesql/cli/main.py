@@ -245,6 +245,21 @@ def info(ctx: click.Context) -> None:
     "prefer --password-file or LAKESQL_PASSWORD.",
 )
 @click.option(
+    "--users",
+    "users_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Users file (`lakesql users add`): each user's password verifier and role "
+    "(reader, writer, admin). Without it every client is a writer.",
+)
+@click.option(
+    "--allow-directory",
+    "allowed",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A server folder admin users may read and COPY ... TO (repeatable).",
+)
+@click.option(
     "--auth-timeout",
     type=click.FloatRange(min=0),
     default=60.0,
@@ -286,6 +301,8 @@ def serve(
     port: int,
     password_file: str | None,
     password: str | None,
+    users_file: str | None,
+    allowed: tuple[str, ...],
     auth_timeout: float,
     max_connections: int,
     max_message_size: int,
@@ -312,7 +329,7 @@ def serve(
             "use --password-file or LAKESQL_PASSWORD",
             err=True,
         )
-    else:
+    elif users_file is None:
         password = os.environ.get("LAKESQL_PASSWORD") or os.environ.get("LAKESQL_SERVER_PASSWORD")
     try:
         server = Server(
@@ -320,6 +337,8 @@ def serve(
             host,
             port,
             password=password or None,
+            users=users_file,
+            allowed_directories=allowed,
             authentication_timeout=auth_timeout,
             max_connections=max_connections,
             max_message_size=max_message_size,
@@ -332,7 +351,13 @@ def serve(
     except OSError as e:
         click.echo(f"lakesql: cannot listen on {host}:{port}: {e.strerror}", err=True)
         ctx.exit(Exit.IO_ERROR)
-    auth = "SCRAM-SHA-256 password" if password else "no password (loopback only)"
+    auth = (
+        f"users and roles of {users_file}"
+        if users_file
+        else "SCRAM-SHA-256 password, every client a writer"
+        if password
+        else "no password (loopback only), every client a writer"
+    )
     click.echo(
         f"lakesql {lakesql.__version__} serving {ctx.obj['warehouse'] or 'the default warehouse'} "
         f"on {host}:{server.port} ({auth}); Ctrl-C stops",

@@ -28,7 +28,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ import lakesql
 from lakesql import errors as E
 from lakesql.server import catalog
 from lakesql.server import types as T
+from lakesql.server import users as server_users
 from lakesql.server.scram import MECHANISM, AuthenticationFailed, Exchange, Verifier
 from lakesql.server.sqlstate import PgError, sqlstate
 
@@ -363,10 +364,17 @@ class Server(socketserver.ThreadingTCPServer):
         port: int = 5433,
         *,
         password: str | None = None,
+        users: str | os.PathLike[str] | None = None,
+        allowed_directories: Sequence[str] = (),
         settings: dict[str, Any] | None = None,
         **limits: Any,
     ):
-        if not password and not is_loopback(host):
+        if password and users is not None:
+            raise E.OptionError(
+                "give a password or a users file, not both",
+                hint="a users file gives every user a password and a role",
+            )
+        if not password and users is None and not is_loopback(host):
             raise E.OptionError(
                 f"listening on {host!r} needs a password",
                 hint="pass --password-file (or LAKESQL_PASSWORD), or listen on 127.0.0.1",
@@ -381,6 +389,11 @@ class Server(socketserver.ThreadingTCPServer):
         self.warehouse = warehouse
         self.settings = dict(settings or {})
         self.verifier = Verifier.from_password(password) if password else None
+        # users file: name -> User (role, verifier); without one every client is a writer
+        self.users = server_users.load(users) if users is not None else None
+        self.allowed_directories = [os.fspath(d) for d in allowed_directories]
+        # a verifier for unknown users, so their failed exchange looks like a wrong password
+        self._nobody = Verifier.from_password(os.urandom(16).hex())
         self._clients: dict[int, tuple[int, ClientHandler]] = {}
         self._clients_lock = threading.Lock()
         self._handlers: set[ClientHandler] = set()  # every open connection
@@ -692,6 +705,7 @@ class ClientHandler(socketserver.StreamRequestHandler):
         self.cur: Any = None
         self.pid = 0
         self.user = ""
+        self.role = "writer"  # set by _authenticate (users file: the user's role)
         self.address = str(self.client_address[0]) if self.client_address else ""
         limits = self.server.limits
         self.defaults: dict[str, str] = dict(DEFAULT_SETTINGS)
@@ -879,7 +893,12 @@ class ClientHandler(socketserver.StreamRequestHandler):
             return False
         self.deadline = None
         try:
-            self.con = lakesql.connect(self.server.warehouse, **self.server.settings)
+            self.con = lakesql.connect(
+                self.server.warehouse,
+                role=self.role,
+                allowed_directories=self.server.allowed_directories,
+                **self.server.settings,
+            )
             self.cur = self.con.cursor()
         except Exception as e:
             self._fatal(PgError("58000", f"could not open the warehouse: {e}", severity="FATAL"))
@@ -918,9 +937,17 @@ class ClientHandler(socketserver.StreamRequestHandler):
         self._fatal(PgError("53300", "sorry, too many clients already", severity="FATAL"))
 
     def _authenticate(self) -> bool:
-        verifier = self.server.verifier
-        if verifier is None:
-            return True
+        users = self.server.users
+        verifier: Verifier | None
+        if users is not None:
+            user = users.get(self.user)
+            self.role = user.role if user is not None else "reader"
+            verifier = user.verifier if user is not None else self.server._nobody
+        else:
+            self.role = "writer"  # the single password (or loopback without one)
+            verifier = self.server.verifier
+            if verifier is None:
+                return True
         limit = self.server.limits.max_startup_message
         mechanism = MECHANISM.encode()
         self._send(b"R", struct.pack("!i", 10) + mechanism + b"\x00\x00")

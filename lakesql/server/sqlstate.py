@@ -25,6 +25,8 @@ def sqlstate(e: BaseException) -> str:
     text = str(getattr(e, "message", e)).lower()
     if isinstance(e, E.ParseError):
         return "42601"  # syntax_error
+    if isinstance(e, E.InsufficientPrivilegeError):
+        return "42501"  # insufficient_privilege
     if isinstance(e, E.UnknownObjectError):
         if "schema" in text:
             return "3F000"  # invalid_schema_name
