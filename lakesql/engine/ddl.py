@@ -160,11 +160,23 @@ def column_defs(
     items = _column_list_items(ctx.sql, table_span(target)[1])
     if len(items) != len(node.this.expressions):
         raise E.InternalError("the column list of CREATE TABLE was not read as written")
-    types = written_types(ctx, items, ref)
+    named = [
+        _named_as_parsed(item, col) for item, col in zip(items, node.this.expressions, strict=True)
+    ]
+    types = written_types(ctx, named, ref)
     for col, typ in zip(node.this.expressions, types, strict=True):
         not_null, default = _column_rules(col, ref)
         columns.append((col.name, typ, not_null, default))
     return columns, None
+
+
+def _named_as_parsed(definition: str, col: exp.ColumnDef) -> str:
+    """A column definition as written with its name quoted: lakesql reads column names with
+    sqlglot, which takes names DuckDB's parser does not (a column `at`)."""
+    tokens = LakeSQL().tokenize(definition)
+    if not tokens:
+        raise E.InternalError(f"the definition of column {col.name!r} was not read as written")
+    return quote(col.name) + definition[tokens[0].end + 1 :]
 
 
 def written_types(ctx: Context, definitions: list[str], ref: TableRef) -> list[str]:
@@ -535,7 +547,7 @@ def alter(ctx: Context, node: exp.Alter) -> Result | None:
                     "ADD COLUMN ... DEFAULT is not supported: the existing rows would need rewriting",
                     hint="add the column, then UPDATE t SET c = <value>",
                 )
-            cols.append((a.name, _definition_text(ctx.sql, a)))
+            cols.append((a.name, _named_as_parsed(_definition_text(ctx.sql, a), a)))
         written = written_types(ctx, [t for _, t in cols], ref)
         logical = ctx.engine.type_names(ctx.cur, written)
         schema = ctx.engine.storage_schema(
