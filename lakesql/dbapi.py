@@ -200,8 +200,32 @@ class Cursor:
     def executemany(
         self, operation: str, seq_of_parameters: Sequence[Sequence[Any] | dict[str, Any]]
     ) -> Cursor:
-        """Execute once per parameter set; rowcount is the total."""
-        self._check()
+        """Execute once per parameter set; rowcount is the total.
+
+        An ``INSERT INTO t [(cols)] VALUES (?, ...)`` whose values are parameters only runs once
+        for all the parameter sets (read from an Arrow table of them): one Delta commit, and an
+        error in any row (NOT NULL, a constraint, a cast) commits none of them.
+        """
+        session = self._check()
+        if not isinstance(operation, str):
+            raise E.InterfaceError(f"the statement must be a str, not {type(operation).__name__}")
+        rows = seq_of_parameters if isinstance(seq_of_parameters, (list, tuple)) else None
+        if rows is None and not isinstance(seq_of_parameters, (str, bytes, dict)):
+            try:
+                rows = list(seq_of_parameters)  # a generator: read once
+            except TypeError:
+                rows = None
+            seq_of_parameters = rows if rows is not None else seq_of_parameters
+        if rows and all(isinstance(p, (list, tuple)) for p in rows):
+            self._rows = None
+            self._fetched = None
+            self.description = None
+            self.rowcount = -1
+            result = session.execute_many(operation, rows, cur=self._duck)
+            if result is not None:
+                self.rowcount = result.rowcount
+                self.message = result.message
+                return self
         total = 0
         for params in seq_of_parameters:
             self.execute(operation, params)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,9 +20,11 @@ from lakesql import config, statements
 from lakesql import errors as E
 from lakesql.catalog.warehouse import TableRef, Warehouse, validate_name
 from lakesql.context import ROLES, Context, Privilege, Result
+from lakesql.dialect.batch import parameter_rows as parameter_rows_of
 from lakesql.dialect.classify import Classified, classify, returns_count
 from lakesql.dialect.dialect import parse_statement
 from lakesql.engine import transactions as transaction
+from lakesql.engine.dml import parameter_table
 from lakesql.engine.duckdb import Engine, rowid_view_name
 from lakesql.engine.rewrites import rewrite_for_duckdb
 from lakesql.engine.timetravel import rewrite_time_travel
@@ -211,13 +214,46 @@ class Session:
     def cursor(self) -> Any:
         return self.engine.cursor()
 
-    def execute(self, sql: str, params: Any = None, *, cur: Any = None) -> Result:
+    def execute_many(
+        self, sql: str, parameter_rows: Any, *, cur: Any, multi_row: bool = False
+    ) -> Result | None:
+        """Run `INSERT INTO t [(cols)] VALUES (?, ...)` once for a batch of parameter rows: the
+        rows become an Arrow table registered on `cur`, read by the statement as `INSERT INTO t
+        (cols) SELECT ... FROM` it, so DuckDB casts and checks them as one statement (defaults,
+        NOT NULL, constraints: an error commits nothing) and the table gets one commit.
+
+        Returns:
+            The statement's Result (rowcount: rows inserted), or None when `sql` is not such an
+            INSERT (`multi_row`: with several VALUES tuples) or the rows have no one Arrow type
+            per column: the caller runs it per row.
+        """
+        shape = parameter_rows_of(sql)
+        if shape is None or not isinstance(parameter_rows, (list, tuple)) or not parameter_rows:
+            return None
+        if multi_row and len(shape.tuples) < 2:
+            return None
+        columns = shape.columns(parameter_rows)
+        table = parameter_table(columns) if columns is not None else None
+        if table is None:
+            return None
+        name = f"__lakesql_params_{uuid.uuid4().hex[:12]}"
+        cur.register(name, table)
+        try:
+            return self.execute(shape.select(name, table.column_names), cur=cur, original=sql)
+        finally:
+            cur.unregister(name)
+
+    def execute(
+        self, sql: str, params: Any = None, *, cur: Any = None, original: str = ""
+    ) -> Result:
         """Execute one statement.
 
         Args:
             sql: the statement (a trailing `;` is allowed).
             params: qmark (`?`) or numbered (`$1`) parameters, bound by DuckDB.
             cur: DuckDB cursor to run on (default: a new one).
+            original: the statement as the user wrote it, when `sql` is lakesql's rewrite of it
+                (recorded in commit infos).
 
         Returns:
             A :class:`Result`.
@@ -238,16 +274,22 @@ class Session:
             return Result()
         if len(statements) > 1 and params:
             raise E.ProgrammingError("parameters can only be bound to a single statement")
+        if len(statements) == 1 and _many_values(statements[0].sql, params):
+            batch = self.execute_many(statements[0].sql, [params], cur=cur, multi_row=True)
+            if batch is not None:
+                return batch
         result = Result()
         for st in statements:
             kind = classify(st.sql)
-            result = self._execute_one(kind, params, cur)
+            result = self._execute_one(kind, params, cur, original)
             tx = self.transaction(cur)
             if tx is not None and result.cursor is None and kind.bare_transaction is None:
-                tx.statements.append(st.sql)  # the COMMIT's commit info lists its writes
+                tx.statements.append(
+                    original or st.sql
+                )  # the COMMIT's commit info lists its writes
         return result
 
-    def _execute_one(self, kind: Classified, params: Any, cur: Any) -> Result:
+    def _execute_one(self, kind: Classified, params: Any, cur: Any, original: str = "") -> Result:
         self.sync()
         verify = kind.pragma_switch("verification")
         if verify is not None:  # DuckDB's self-check; lakesql's own statements run without it
@@ -263,7 +305,7 @@ class Session:
             else:
                 self.unoptimized.add(id(cur))
         self._internal(cur)
-        prepared = self._prepare(kind, params, cur)
+        prepared = self._prepare(kind, params, cur, original)
         if isinstance(prepared, Result):
             return prepared
         node, text = prepared
@@ -297,14 +339,16 @@ class Session:
             self.engine.run(cur, "PRAGMA disable_verification")
             self._suspended.add(id(cur))
 
-    def _prepare(self, kind: Classified, params: Any, cur: Any) -> Result | tuple[Any, str]:
+    def _prepare(
+        self, kind: Classified, params: Any, cur: Any, original: str = ""
+    ) -> Result | tuple[Any, str]:
         """Expand and parse a statement, running it when it is lakesql's: its Result, or the
         (parsed node, text) DuckDB should run as the user's statement."""
-        original, sql = "", kind.sql
+        sql = kind.sql
         inference.release(self, cur)
         if kind.expands_ml:
             try:
-                original, sql = sql, inference.expand(self, cur, sql)
+                original, sql = original or sql, inference.expand(self, cur, sql)
             except E.CatalogError as e:
                 raise self._explain_missing(e) from e
         if kind.expands_features:
@@ -589,6 +633,19 @@ def _privilege_of(role: str | None) -> Privilege | None:
         raise E.OptionError(
             f"unknown role {role!r}", hint="valid roles: " + ", ".join(ROLES)
         ) from None
+
+
+def _many_values(sql: str, params: Any) -> bool:
+    """A multi-row INSERT ... VALUES (?, ...), (?, ...) worth running from an Arrow table (its
+    text is not parsed whole: pandas' method="multi" sends thousands of parameters)."""
+    return (
+        isinstance(params, (list, tuple))
+        and len(params) >= _MANY_PARAMETERS
+        and classify(sql).first == "INSERT"
+    )
+
+
+_MANY_PARAMETERS = 64
 
 
 def _refuse_unread_create_table(kind: Classified, error: E.ParseError | None) -> None:

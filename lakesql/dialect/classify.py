@@ -124,7 +124,10 @@ class Classified:
         """True when the text may call ML.* table functions, expanded before parsing (not the
         PREDICT / TRAIN statements, which the parser reads itself)."""
         upper = self.sql.upper()
-        return ("ML." in upper or "PREDICT" in upper) and self.first not in ("PREDICT", "TRAIN")
+        return ("ML." in upper or "ML_" in upper or "PREDICT" in upper) and self.first not in (
+            "PREDICT",
+            "TRAIN",
+        )
 
     @property
     def expands_features(self) -> bool:

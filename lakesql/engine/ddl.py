@@ -155,12 +155,43 @@ def column_defs(
                 "created with AS query",
                 hint="create the table with its columns and constraints, then INSERT the query",
             )
-        kind_node = col.args.get("kind")
-        if kind_node is None:
+        if col.args.get("kind") is None:
             raise E.ProgrammingError(f"column {col.name!r} needs a type")
+    items = _column_list_items(ctx.sql, table_span(target)[1])
+    if len(items) != len(node.this.expressions):
+        raise E.InternalError("the column list of CREATE TABLE was not read as written")
+    named = [
+        _named_as_parsed(item, col) for item, col in zip(items, node.this.expressions, strict=True)
+    ]
+    types = written_types(ctx, named, ref)
+    for col, typ in zip(node.this.expressions, types, strict=True):
         not_null, default = _column_rules(col, ref)
-        columns.append((col.name, kind_node.sql(dialect="duckdb"), not_null, default))
+        columns.append((col.name, typ, not_null, default))
     return columns, None
+
+
+def _named_as_parsed(definition: str, col: exp.ColumnDef) -> str:
+    """A column definition as written with its name quoted: lakesql reads column names with
+    sqlglot, which takes names DuckDB's parser does not (a column `at`)."""
+    tokens = LakeSQL().tokenize(definition)
+    if not tokens:
+        raise E.InternalError(f"the definition of column {col.name!r} was not read as written")
+    return quote(col.name) + definition[tokens[0].end + 1 :]
+
+
+def written_types(ctx: Context, definitions: list[str], ref: TableRef) -> list[str]:
+    """DuckDB's types of column definitions as the user wrote them (`x FLOAT(53)` -> DOUBLE,
+    `t TIMESTAMP WITHOUT TIME ZONE` -> TIMESTAMP, `a INTEGER[]`): DuckDB reads them (declaring a
+    TEMP table of them), so a type is exactly what DuckDB makes of it, and one DuckDB refuses is
+    DuckDB's error. sqlglot's regenerated text is not used: it changes some types (FLOAT(53) ->
+    REAL(53), JSONB -> JSON)."""
+    probe = f"__lakesql_ddl_{uuid.uuid4().hex[:12]}"
+    try:
+        run_named(ctx, f"CREATE TEMP TABLE {probe} ({', '.join(definitions)})", probe, ref)
+        described = ctx.run(f"DESCRIBE {probe}").fetchall()
+    finally:
+        drop_stage(ctx, probe)
+    return [str(r[1]) for r in described]
 
 
 def empty_schema(ctx: Context, columns: list[Column], declared: pa.Schema | None) -> pa.Schema:
@@ -184,6 +215,25 @@ def _plain_columns(schema: exp.Schema) -> bool:
             if not isinstance(c.kind, (exp.NotNullColumnConstraint, exp.DefaultColumnConstraint)):
                 return False
     return True
+
+
+def _definition_text(sql: str, col: exp.ColumnDef) -> str:
+    """The text of column definition `col` as written (ALTER TABLE ... ADD COLUMN `c type ...`):
+    from its name to the next top-level comma or the end of the statement."""
+    start = col.this.meta.get("start")
+    if start is None:
+        raise E.InternalError(f"the definition of column {col.name!r} was not read as written")
+    depth = 0
+    end = len(sql)
+    for tok in LakeSQL().tokenize(sql[start:]):
+        if tok.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            depth += 1
+        elif tok.token_type in (TokenType.R_PAREN, TokenType.R_BRACKET):
+            depth -= 1
+        elif depth == 0 and tok.token_type in (TokenType.COMMA, TokenType.SEMICOLON):
+            end = start + tok.start
+            break
+    return sql[start:end].strip()
 
 
 def _column_list_items(sql: str, after: int) -> list[str]:
@@ -461,8 +511,19 @@ def drop(ctx: Context, node: exp.Drop) -> Result | None:
 
 
 def alter(ctx: Context, node: exp.Alter) -> Result | None:
-    if (node.args.get("kind") or "").upper() != "TABLE" or not isinstance(node.this, exp.Table):
+    kind = (node.args.get("kind") or "").upper()
+    if kind == "VIEW" and isinstance(node.this, exp.Table):
+        ref = target_ref(ctx, node.this)
+        if ref is not None and ctx.session.warehouse.exists(ref):
+            raise E.ProgrammingError(
+                f"{ref.qualified!r} is a Delta table, not a view", hint="use ALTER TABLE"
+            )
         return NOT_MINE
+    if kind != "TABLE" or not isinstance(node.this, exp.Table):
+        return NOT_MINE
+    actions = node.args.get("actions") or []
+    if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) and _is_view(ctx, node.this):
+        return _rename_view(ctx)
     ref = target_ref(ctx, node.this)
     if ref is None:
         return NOT_MINE
@@ -471,7 +532,6 @@ def alter(ctx: Context, node: exp.Alter) -> Result | None:
         if node.args.get("exists"):
             return Result(message="ALTER TABLE")
         wh.require(ref)
-    actions = node.args.get("actions") or []
     if all(isinstance(a, exp.ColumnDef) for a in actions) and actions:
         snap = delta.snapshot(ref.path)
         existing = {n.lower() for n in snap.schema.names}
@@ -487,8 +547,9 @@ def alter(ctx: Context, node: exp.Alter) -> Result | None:
                     "ADD COLUMN ... DEFAULT is not supported: the existing rows would need rewriting",
                     hint="add the column, then UPDATE t SET c = <value>",
                 )
-            cols.append((a.name, a.args["kind"].sql(dialect="duckdb")))
-        logical = ctx.engine.type_names(ctx.cur, [t for _, t in cols])
+            cols.append((a.name, _named_as_parsed(_definition_text(ctx.sql, a), a)))
+        written = written_types(ctx, [t for _, t in cols], ref)
+        logical = ctx.engine.type_names(ctx.cur, written)
         schema = ctx.engine.storage_schema(
             [(n, t) for (n, _), t in zip(cols, logical, strict=True)]
         )
@@ -519,3 +580,27 @@ def alter(ctx: Context, node: exp.Alter) -> Result | None:
         f"ALTER TABLE {node.sql(dialect=LakeSQL)!r} is not supported",
         hint="supported: ALTER TABLE t ADD COLUMN c type; ALTER TABLE t RENAME TO t2",
     )
+
+
+def _is_view(ctx: Context, table: exp.Table) -> bool:
+    """True when `table` names a DuckDB view (a session's view, TEMP or not), not a Delta table."""
+    ref = ctx.session.warehouse.ref(table.db or None, table.name) if table.db else None
+    if ref is None and not ctx.session.is_temp_object(ctx.cur, table.name):
+        ref = ctx.session.warehouse.ref(None, table.name)
+    if ref is not None and ctx.session.warehouse.exists(ref):
+        return False
+    rows = ctx.lookup(
+        "SELECT 1 FROM duckdb_views() WHERE NOT internal AND lower(view_name) = lower(?) "
+        "AND (? IS NULL OR lower(schema_name) = lower(?))",
+        [table.name, table.db or None, table.db or None],
+    )
+    return bool(rows)
+
+
+def _rename_view(ctx: Context) -> Result:
+    """`ALTER TABLE v RENAME TO v2` on a view renames it, as PostgreSQL does (dbt renames views
+    so); DuckDB itself takes only ALTER VIEW for a view: the statement runs as that."""
+    tokens = [t for t in LakeSQL().tokenize(ctx.sql) if t.token_type != TokenType.SEMICOLON]
+    keyword = next(t for t in tokens[1:] if t.text.upper() == "TABLE")
+    ctx.run(ctx.sql[: keyword.start] + "VIEW" + ctx.sql[keyword.end + 1 :], ctx.params)
+    return Result(message="ALTER VIEW")

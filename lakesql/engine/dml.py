@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -60,7 +60,8 @@ def insert(ctx: Context, node: exp.Insert) -> Result | None:
             alias = (
                 "" if table.alias or not node.args.get("conflict") else f" AS {quote(table.name)}"
             )
-            text = splice(ctx.sql, [(start, end, stage + alias)])
+            qualified = qualified_columns(node, table, ref) if alias else []
+            text = splice(ctx.sql, [(start, end, stage + alias), *qualified])
         count = run_on_stage(ctx, text, stage, ref)
         if count == 0 and not overwrite:
             return Result(rowcount=0, message="INSERT 0")
@@ -93,6 +94,47 @@ def insert(ctx: Context, node: exp.Insert) -> Result | None:
         drop_stage(ctx, stage)
     ctx.session.invalidate(ref)
     return Result(rowcount=count, message=f"{operation} {count}")
+
+
+def parameter_table(columns: list[list[Any]]) -> pa.Table | None:
+    """The rows of a batch of INSERT parameters (`columns` of Python values) as an Arrow table
+    whose column i holds the values of column i, or None when a column's values have no one Arrow
+    type DuckDB reads as it binds them (mixed types, integers beyond 64 bits, UUID objects,
+    dicts...): the caller then runs the statement once per parameter row."""
+    arrays = []
+    for values in columns:
+        try:
+            array = pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+        if not _plain_type(array.type):
+            return None
+        arrays.append(array)
+    return pa.table(arrays, names=[f"p{i}" for i in range(len(arrays))])
+
+
+def _plain_type(t: pa.DataType) -> bool:
+    """Arrow types that DuckDB reads as it binds the Python values they came from."""
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _plain_type(t.value_type)
+    return any(
+        check(t)
+        for check in (
+            pa.types.is_null,
+            pa.types.is_boolean,
+            pa.types.is_integer,
+            pa.types.is_floating,
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_date,
+            pa.types.is_time,
+            pa.types.is_timestamp,
+            pa.types.is_decimal,
+            pa.types.is_duration,
+        )
+    )
 
 
 def _reads_table(node: exp.Insert, ref: TableRef) -> bool:
@@ -156,7 +198,8 @@ def _rewrite(
     try:
         start, end = table_span(table)
         alias = "" if table.alias else f" AS {quote(table.name)}"
-        count = run_on_stage(ctx, splice(ctx.sql, [(start, end, stage + alias)]), stage, ref)
+        edits = [(start, end, stage + alias), *qualified_columns(node, table, ref)]
+        count = run_on_stage(ctx, splice(ctx.sql, edits), stage, ref)
         if count:
             reader = delta.conform(stream(ctx, stored(ctx, snap, stage)), snap.schema)
             delta.write(
@@ -171,6 +214,36 @@ def _rewrite(
         drop_stage(ctx, stage)
     ctx.session.invalidate(ref)
     return Result(rowcount=count, message=f"{operation} {count}")
+
+
+def qualified_columns(
+    node: exp.Expr, table: exp.Table, ref: TableRef
+) -> list[tuple[int, int, str]]:
+    """Edits making column references qualified by the target's schema (`"main"."t".k`, as dbt
+    writes them: `DELETE FROM "main"."t" USING tmp WHERE tmp.k = "main"."t".k`) refer to the
+    staging table that replaces the target: `"main"."t"` becomes the name the staging table goes by
+    (`"t"`). A target with an alias of its own is left alone (DuckDB does not resolve the
+    qualified name then either)."""
+    if table.alias:
+        return []
+    edits = []
+    for col in node.find_all(exp.Column):
+        db, tbl = col.args.get("db"), col.args.get("table")
+        if not isinstance(db, exp.Identifier) or not isinstance(tbl, exp.Identifier):
+            continue
+        catalog = col.args.get("catalog")
+        if (
+            tbl.name.lower() != ref.name.lower()
+            or db.name.lower() != ref.schema.lower()
+            or (catalog is not None and catalog.name.lower() != (table.catalog or "").lower())
+        ):
+            continue
+        first = catalog if isinstance(catalog, exp.Identifier) else db
+        start, end = first.meta.get("start"), tbl.meta.get("end")
+        if start is None or end is None:
+            continue
+        edits.append((start, end + 1, quote(table.name)))
+    return edits
 
 
 def update(ctx: Context, node: exp.Update) -> Result | None:

@@ -50,6 +50,72 @@ def _unquote(text: str) -> str:
     return text
 
 
+_NAME_TOKENS = (TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT)
+_USAGE = (
+    "ML.{0}(MODEL m [VERSION n | ALIAS a], TABLE t | (query) [, name => value]), or as generic "
+    "SQL: ML.{0}('m' | 'm@n' | 'm@alias', 't' | (query) [, version => n] [, name => value])"
+)
+
+
+def _is_name(tokens: list[Token]) -> bool:
+    """True when `tokens` spell a (dotted) name: t, main.t, "My T"."""
+    return len(tokens) % 2 == 1 and all(
+        (t.token_type == TokenType.DOT) == (k % 2 == 1) and t.token_type in _NAME_TOKENS
+        for k, t in enumerate(tokens)
+    )
+
+
+def _model_spec(call: Call, text: str, sql: str, at: Token) -> None:
+    """Model `m`, `m@3` (version 3) or `m@champion` (alias), written as a string."""
+    name, sep, which = text.strip().partition("@")
+    if not name or (sep and not which):
+        raise E.ParseError(
+            f"{text!r} is not a model: write 'm', 'm@version' or 'm@alias'",
+            span=E.SourceSpan(sql, at.start, len(at.text) + 2),
+        )
+    call.model = name.strip()
+    if which.strip().isdigit():
+        call.version = int(which)
+    elif which:
+        call.alias = which.strip()
+
+
+def _table_name(text: str, sql: str, at: Token) -> str:
+    """The table a string argument names ('t', 'main.t', '"My T"'), as text usable after FROM."""
+    try:
+        tokens = LakeSQL().tokenize(text)
+    except Exception:
+        tokens = []
+    if not _is_name(tokens):
+        raise E.ParseError(
+            f"{text!r} is not a table name",
+            span=E.SourceSpan(sql, at.start, len(at.text) + 2),
+            hint="name a table ('t', 'schema.t') or pass a query in parentheses: (SELECT ...)",
+        )
+    return text.strip()
+
+
+def _version_arguments(call: Call, sql: str, at: Token) -> None:
+    """Take `version => n` and `alias => 'a'` out of the named arguments into the call."""
+    version = call.named.pop("version", None)
+    alias = call.named.pop("alias", None)
+    if version is None and alias is None:
+        return
+    if call.version is not None or call.alias is not None or (version and alias):
+        raise E.ParseError(
+            f"ML.{call.name} names the model's version twice",
+            span=E.SourceSpan(sql, at.start, len(at.text)),
+            hint="write one of 'm@n', 'm@alias', version => n, alias => 'a'",
+        )
+    if version is not None:
+        value = _unquote(version)
+        if not value.isdigit():
+            raise E.OptionError(f"version => must be a version number, not {version.strip()}")
+        call.version = int(value)
+    if alias is not None:
+        call.alias = _unquote(alias)
+
+
 def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: str) -> Call:
     call = Call(name, tokens[ml].start, tokens[hi].end + 1)
     for a, b in split_args(tokens, lo, hi):
@@ -57,6 +123,14 @@ def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: 
         word = first.text.upper()
         if b - a >= 3 and tokens[a + 1].token_type == TokenType.FARROW:
             call.named[first.text.lower()] = text_between(sql, tokens, a + 2, b)
+        elif b - a == 1 and first.token_type == TokenType.STRING and call.model is None:
+            _model_spec(call, first.text, sql, first)
+        elif b - a == 1 and first.token_type == TokenType.STRING and call.relation is None:
+            call.relation = _table_name(first.text, sql, first)
+        elif word not in ("MODEL", "TABLE") and _is_name(tokens[a:b]) and call.model is None:
+            call.model = first.text if b - a == 1 else text_between(sql, tokens, a, b)
+        elif word not in ("MODEL", "TABLE") and _is_name(tokens[a:b]) and call.relation is None:
+            call.relation = text_between(sql, tokens, a, b)
         elif word == "MODEL" and b - a >= 2 and call.model is None:
             call.model = tokens[a + 1].text
             rest = [t.text.upper() for t in tokens[a + 2 : b]]
@@ -78,13 +152,15 @@ def _parse_call(sql: str, tokens: list[Token], ml: int, lo: int, hi: int, name: 
             raise E.ParseError(
                 f"unexpected argument {text_between(sql, tokens, a, b)!r} of ML.{name}",
                 span=E.SourceSpan(sql, first.start, len(first.text)),
-                hint=f"ML.{name}(MODEL m [VERSION n | ALIAS a], TABLE t | (query) [, name => value])",
+                hint=_USAGE.format(name),
             )
     if call.model is None:
         raise E.ParseError(
-            f"ML.{name} needs MODEL m as its first argument",
+            f"ML.{name} needs MODEL m (or the model's name as a string) as its first argument",
             span=E.SourceSpan(sql, tokens[ml].start, 2),
+            hint=_USAGE.format(name),
         )
+    _version_arguments(call, sql, tokens[ml])
     return call
 
 
@@ -629,7 +705,7 @@ def release(session: Session, cur: Any) -> None:
 def expand(session: Session, cur: Any, sql: str) -> str:
     """Evaluate every ML.<NAME>(...) call and scalar PREDICT(...) in `sql`; returns the new text."""
     upper = sql.upper()
-    if "ML." not in upper and "PREDICT" not in upper:
+    if "ML." not in upper and "ML_" not in upper and "PREDICT" not in upper:
         return sql
     tokens = LakeSQL().tokenize(sql)
     edits: list[tuple[int, int, str]] = []
@@ -646,8 +722,23 @@ def expand(session: Session, cur: Any, sql: str) -> str:
             and tokens[i + 2].text.upper() in TABLE_FUNCTIONS
         ):
             fname = tokens[i + 2].text.upper()
-            close = matching(tokens, i + 3, sql, f"ML.{fname}")
-            call = _parse_call(sql, tokens, i, i + 3, close, fname)
+            open_paren = i + 3
+        elif (
+            t.text.upper().startswith("ML_")
+            and t.token_type == TokenType.VAR
+            and t.text.upper()[3:] in TABLE_FUNCTIONS
+            and i + 1 < len(tokens)
+            and tokens[i + 1].token_type == TokenType.L_PAREN
+            and (i == 0 or tokens[i - 1].token_type != TokenType.DOT)
+        ):  # ml_predict('m', 't'): the table function form any SQL parser reads
+            fname = t.text.upper()[3:]
+            open_paren = i + 1
+        else:
+            fname = ""
+            open_paren = -1
+        if fname:
+            close = matching(tokens, open_paren, sql, f"ML.{fname}")
+            call = _parse_call(sql, tokens, i, open_paren, close, fname)
             _check_call(call)
             result = TABLE_FUNCTIONS[fname](session, call)
             view = f"__lakesql_ml_{uuid.uuid4().hex[:10]}"

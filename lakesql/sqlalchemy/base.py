@@ -295,10 +295,11 @@ class LakeSQLDialect(default.DefaultDialect):
     div_is_floordiv = False
     supports_sane_rowcount = True
     supports_sane_multi_rowcount = False
-    # executemany() of an INSERT becomes one multi-row INSERT per page: one Delta commit
-    # per page instead of one per row (pandas.to_sql, ORM bulk inserts).
+    # executemany() of an INSERT without RETURNING goes to the DB-API's executemany, which runs
+    # it once for all the rows (one Delta commit per call: pandas.to_sql, ORM bulk inserts);
+    # SQLAlchemy's pages of multi-row INSERTs would commit once per page.
     use_insertmanyvalues = True
-    use_insertmanyvalues_wo_returning = True
+    use_insertmanyvalues_wo_returning = False
     insertmanyvalues_page_size = 5000
     insertmanyvalues_max_parameters = 30000
 
