@@ -133,7 +133,13 @@ SIGNATURES: dict[str, tuple[str, dict[str, ArgSpec]]] = {
             "threshold": _THRESHOLD,
         },
     ),
-    "FORECAST": ("none", {"horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast")}),
+    "FORECAST": (
+        "none",
+        {
+            "horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast"),
+            "level": ArgSpec(0, 100, False, "interval levels in percent, e.g. [80, 95]"),
+        },
+    ),
 }
 
 
@@ -155,6 +161,8 @@ def _check_call(call: Call) -> None:
             raise E.OptionError(
                 f"ML.{call.name} has no argument {name!r}", hint=f"its arguments: {valid}"
             )
+        if call.name == "FORECAST" and name == "level":
+            continue  # a list: read by _ml_forecast
         value = _float_arg(call, name, None)
         if (
             value is None
@@ -546,8 +554,19 @@ def _ml_forecast(session: Session, call: Call) -> pa.Table:
             f"ML.FORECAST needs a forecast model; {doc['model']!r} is a {doc['task']} model"
         )
     horizon = _float_arg(call, "horizon", None)
+    levels = None
+    if "level" in call.named:
+        import json
+
+        text = call.named["level"].strip()
+        try:
+            levels = json.loads(text)
+        except ValueError as e:
+            raise E.OptionError(
+                f"level => takes a percentage or a list of them, e.g. [80, 95]; not {text}"
+            ) from e
     folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
-    result: pa.Table = forecast.forecast(folder, doc, int(horizon) if horizon else None)
+    result: pa.Table = forecast.forecast(folder, doc, int(horizon) if horizon else None, levels)
     return result
 
 
