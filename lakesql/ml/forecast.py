@@ -346,6 +346,7 @@ def _finish_layout(problem: _Problem) -> dict[str, Any]:
             "periods": len(s.y),
             "last_time": _time_out(s.times[-1], layout),
             "history": [float(v) for v in s.y[-lags:]],
+            "mase_scale": metrics.mase_scale(s.y, layout["season"]),
         }
         for i, s in enumerate(problem.data.series)
     ]
@@ -728,7 +729,6 @@ def refit(df: Any, *, version_doc: dict[str, Any]) -> Outcome:
     opts = version_doc["options"]
     label = version_doc["label"]
     metric = version_doc["metric"]
-    df = df[df[label].notna()].reset_index(drop=True)
     data = prepare(df, label, opts)
     problem = _problem(data, opts)
     prep = _new_prep(data, problem, list(opts["exclude"]), [])
@@ -764,7 +764,6 @@ def trial_scores(
     What a forecast trial notebook runs. The candidates' logged loss is this backtest's; FLAML's
     other trials (``search_only``) logged their loss on the search's one validation window.
     """
-    df = df[df[label].notna()].reset_index(drop=True)
     problem = _problem(prepare(df, label, opts), opts)
     pred = _backtest(problem, learner, config, n_jobs=n_jobs, seed=opts["seed"])
     return problem.scores(pred, "valid")
@@ -907,3 +906,93 @@ def forecast(
         columns[f"{label}_lower_{name}"] = pa.array(lo.reshape(-1), pa.float64())
         columns[f"{label}_upper_{name}"] = pa.array(hi.reshape(-1), pa.float64())
     return pa.table(columns)
+
+
+def evaluate(version_folder: Path, version_doc: dict[str, Any], actuals: Any) -> Any:
+    """ML.EVALUATE of a forecast model: its forecasts against `actuals` (a pandas frame with the
+    time column, the label and the series_id columns), per series and overall.
+
+    Rows at or before a series' last trained period, and rows of series the model does not know,
+    are not scored. Without `actuals`: the backtest and test-window metrics recorded at training.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = [("metric", pa.string()), ("value", pa.float64()), ("periods", pa.int64())]
+    if actuals is None:
+        rows = []
+        for data, which in (("backtest windows", "valid"), ("test window", "test")):
+            for m, v in (version_doc.get("metrics", {}).get(which) or {}).items():
+                rows.append({"metric": m, "value": v, "periods": None, "data": data})
+        return pa.Table.from_pylist(rows, schema=pa.schema([*schema, ("data", pa.string())]))
+    layout = json.loads((Path(version_folder) / "prep.json").read_text())["forecast"]
+    label, time_col, ids = layout["label"], layout["time_column"], list(layout["series_id"])
+    for c in (time_col, label, *ids):
+        if c not in actuals.columns:
+            raise E.ProgrammingError(
+                f"the actuals need the column {c!r}",
+                hint="ML.EVALUATE(MODEL m, TABLE t): t holds " + ", ".join([*ids, time_col, label]),
+            )
+    frame = actuals[actuals[label].notna()].copy()
+    if layout["time_type"] != "integer":
+        frame[time_col] = pd.to_datetime(frame[time_col])
+        if layout.get("timezone") and frame[time_col].dt.tz is not None:
+            frame[time_col] = frame[time_col].dt.tz_convert("UTC").dt.tz_localize(None)
+    last = max(
+        (pd.Timestamp(s["last_time"]) if layout["time_type"] != "integer" else s["last_time"])
+        for s in layout["series"]
+    )
+    future = frame[frame[time_col] > last]
+    if len(future) == 0:
+        raise E.DataError(
+            f"no actuals after the last trained period ({_time_out(last, layout)})",
+            hint="evaluate on periods the model did not see",
+        )
+    if layout["time_type"] == "integer":
+        steps = int((future[time_col].max() - last) // layout["step"])
+    else:
+        steps = len(pd.date_range(last, future[time_col].max(), freq=layout["frequency"])) - 1
+    fc = forecast(version_folder, version_doc, max(1, steps)).to_pandas()
+    if layout["time_type"] != "integer":
+        fc[time_col] = pd.to_datetime(fc[time_col])
+        if fc[time_col].dt.tz is not None:
+            fc[time_col] = fc[time_col].dt.tz_convert("UTC").dt.tz_localize(None)
+    for c in ids:
+        fc[c] = fc[c].astype(object)
+        future = future.assign(**{c: future[c].astype(object)})
+    joined = future[[*ids, time_col, label]].merge(fc, on=[*ids, time_col], how="inner")
+    if len(joined) == 0:
+        raise E.DataError("none of the actuals falls on a forecast period of a known series")
+    scales = {tuple(s["key"]): s["mase_scale"] for s in layout["series"]}
+    out_rows: list[dict[str, Any]] = []
+    groups: list[tuple[Any, Any]] = list(joined.groupby(ids, sort=True)) if ids else [((), joined)]
+    per_series = []
+    for group, part in groups:
+        key = group if isinstance(group, tuple) else (group,)
+        truth = part[label].to_numpy(dtype="float64")[None, :]
+        pred = part[f"{label}_forecast"].to_numpy(dtype="float64")[None, :]
+        scale = scales.get(tuple(key), float("nan"))
+        per_series.append((truth, pred, scale))
+        for m, v in metrics.forecast_metrics(truth, pred, [scale]).items():
+            out_rows.append(
+                {
+                    **dict(zip(ids, key, strict=True)),
+                    "metric": m,
+                    "value": v,
+                    "periods": truth.shape[1],
+                }
+            )
+    if ids:
+        truth = np.concatenate([t.reshape(-1) for t, _, _ in per_series])
+        pred = np.concatenate([p.reshape(-1) for _, p, _ in per_series])
+        overall = metrics.forecast_metrics(truth, pred, [1.0])
+        # mase and smape overall: the mean over series of each series' value
+        for name in ("mase", "smape"):
+            overall[name] = float(
+                np.mean([metrics.forecast_metrics(t, p, [sc])[name] for t, p, sc in per_series])
+            )
+        for m, v in overall.items():
+            out_rows.append({**dict.fromkeys(ids), "metric": m, "value": v, "periods": len(truth)})
+    table = pd.DataFrame(out_rows)
+    return pa.Table.from_pandas(table, preserve_index=False)

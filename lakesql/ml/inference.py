@@ -324,6 +324,19 @@ def _ml_evaluate(session: Session, call: Call) -> pa.Table:
 
     from lakesql.ml import metrics
 
+    doc = _version_doc(session, call)
+    if doc["task"] == "forecast":  # forecasts against actuals (lakesql.ml.forecast.evaluate)
+        from lakesql.ml import forecast
+
+        actuals = None
+        if call.relation is not None:
+            res = session.execute(f"SELECT * FROM {call.relation}", cur=session.engine.cursor())
+            if res.cursor is None:
+                raise E.ProgrammingError("the actuals returned no rows set")
+            actuals = res.cursor.to_arrow_table().to_pandas()
+        folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
+        evaluated: pa.Table = forecast.evaluate(folder, doc, actuals)
+        return evaluated
     mv = _model(session, call)
     y, values, source = _labelled(session, mv, call)
     y = np.asarray(y)

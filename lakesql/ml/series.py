@@ -78,9 +78,25 @@ def _time_values(df: Any, col: str) -> tuple[str, str | None, Any]:
     if first and all(isinstance(v, dt.date) for v in first):
         kind = "timestamp" if any(isinstance(v, dt.datetime) for v in first) else "date"
         return kind, None, pd.to_datetime(s)
+    hint = f"convert it in the query, e.g. CAST({col} AS DATE)"
+    if first and all(isinstance(v, str) for v in first):
+        import re
+
+        patterns = [
+            (r"\d{4}-\d{2}", "%Y-%m"),
+            (r"\d{4}/\d{2}", "%Y/%m"),
+            (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d"),
+            (r"\d{2}/\d{2}/\d{4}", "%d/%m/%Y"),
+        ]
+        fmt = next((f for p, f in patterns if all(re.fullmatch(p, v) for v in first)), None)
+        hint = (
+            f"convert it in the query: strptime({col}, '{fmt}')::DATE AS {col}"
+            if fmt
+            else f"convert it in the query with strptime({col}, '<format>')::DATE"
+        )
     raise E.ProgrammingError(
         f"time_column {col!r} must be a DATE, TIMESTAMP or integer column, not {s.dtype}",
-        hint=f"convert it in the query, e.g. CAST({col} AS DATE)",
+        hint=hint,
     )
 
 
@@ -160,6 +176,34 @@ def _infer_frequency(times: Any, where: str) -> str:
     )
 
 
+def _check_frequency(times: Any, frequency: str, where: str) -> str:
+    """The frequency option, checked against a series' times."""
+    import pandas as pd
+
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            offset = pd.tseries.frequencies.to_offset(frequency)
+    except ValueError as e:
+        raise E.OptionError(
+            f"frequency {frequency!r} is not a pandas frequency",
+            hint="e.g. 'D', 'W-SUN', 'MS' (month start), 'ME' (month end), 'QS', 'h'",
+        ) from e
+    expected = pd.date_range(times[0], periods=len(times), freq=offset)
+    if len(expected) and expected[0] != times[0]:
+        raise E.DataError(
+            f"{where} starts at {_show_time(times[0])}, which is not on frequency {frequency!r}"
+        )
+    if not expected.equals(pd.DatetimeIndex(times)):
+        odd = int((expected != pd.DatetimeIndex(times)).argmax())
+        raise E.DataError(
+            f"{where} does not follow frequency {frequency!r}: period {odd + 1} is"
+            f" {_show_time(times[odd])}, expected {_show_time(expected[odd])}",
+            hint="forecasting needs one row per period: fill the missing periods",
+        )
+    return str(offset.freqstr)
+
+
 def _integer_step(values: Any, where: str) -> int:
     import numpy as np
 
@@ -228,7 +272,25 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
                 ),
             )
         pos = part["__pos"].to_numpy()
-        series.append(Series(key_values, pos, t, values[pos]))
+        y = values[pos]
+        missing = np.isnan(y)
+        if missing.any():
+            present = np.flatnonzero(~missing)
+            if len(present) == 0:
+                raise E.DataError(f"{label!r} is NULL in every row of {where}")
+            inner = np.flatnonzero(missing[present[0] : present[-1] + 1]) + present[0]
+            if len(inner):
+                more = f" and {len(inner) - 1} other period(s)" if len(inner) > 1 else ""
+                shown = str(t[inner[0]]) if time_type == "integer" else _show_time(t[inner[0]])
+                raise E.DataError(
+                    f"{label!r} is NULL for {time_column} = {shown}{more} in {where}: a"
+                    " forecast needs a value for every period",
+                    hint=f"fill it in the query, e.g. COALESCE({label}, <value>), or"
+                    " interpolate it",
+                )
+            keep = slice(present[0], present[-1] + 1)  # leading and trailing NULLs: not yet
+            pos, t, y = pos[keep], t[keep], y[keep]
+        series.append(Series(key_values, pos, t, y))
     if horizon < 1:
         raise E.OptionError(f"option 'horizon' must be at least 1, not {horizon}")
     shortest = min(series, key=lambda s: len(s.y))
@@ -254,7 +316,13 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
     else:
         for s in series:
             s.times = pd.DatetimeIndex(s.times)
-        freqs = {_infer_frequency(s.times, _describe_key(series_id, s.key)) for s in series}
+        given = opts.get("frequency")
+        if given:
+            freqs = {
+                _check_frequency(s.times, given, _describe_key(series_id, s.key)) for s in series
+            }
+        else:
+            freqs = {_infer_frequency(s.times, _describe_key(series_id, s.key)) for s in series}
         if len(freqs) > 1:
             raise E.DataError(
                 f"the series have different frequencies: {', '.join(sorted(freqs))}",
