@@ -108,13 +108,12 @@ def test_intervals_and_levels(trained: dict[str, Any]) -> None:
 
 def test_forecast_model_saw_every_period(trained: dict[str, Any]) -> None:
     """The model behind ML.FORECAST was refitted on all periods, test window included."""
-    folder, doc = version(trained["wh"], "m", 1)
+    folder, _ = version(trained["wh"], "m", 1)
     layout = json.loads((folder / "prep.json").read_text())["forecast"]
+    assert layout["statistical"]
     for member in layout["members"]:
-        if member in layout["statistical"]:
-            state = S.decode(layout["statistical"][member][0]["state"])
-            n = len(state["fitted"]) if "fitted" in state else None
-            assert n in (None, N)
+        state = S.decode(layout["statistical"][member][0]["state"])
+        assert len(state["fitted"]) == N
 
 
 def test_evaluate_forecast_against_actuals(trained: dict[str, Any]) -> None:

@@ -426,8 +426,8 @@ def _stat_backtest(problem: _Problem, name: str, deadline: float | None) -> Any:
         n = len(ser.y)
         for k in range(problem.windows + 1):
             out[i, k, :] = statistical.forecast(name, kwargs, ser.y[: n - (k + 1) * h], h)["mean"]
-        if deadline is not None and time.perf_counter() > deadline:
-            return None
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
     return out
 
 
