@@ -211,3 +211,44 @@ def test_null_label_and_text_period_messages(tmp_path: Path) -> None:
     got = cur.execute("SELECT strptime(ym, '%Y-%m')::DATE FROM s LIMIT 1").fetchone()
     assert str(got[0]) == "2000-01-01"
     con.close()
+
+
+def test_covariates_step_regressor(tmp_path: Path) -> None:
+    """A series whose level a law moves is forecast better with the law as a covariate; the
+    future rows give its future values, and a missing period is named."""
+    n, h = 96, 12
+    rng = np.random.default_rng(5)
+    t = np.arange(n + h)
+    law = ((t >= 50) & (t < 100)).astype(float)
+    y = 200 + 10 * np.sin(2 * np.pi * t / 12) + 60 * law + rng.normal(0, 2, n + h)
+    months = pd.date_range("2010-01-01", periods=n + h, freq="MS").date
+    frame = pd.DataFrame({"month": months, "law": law, "y": y})
+    con = lakesql.connect(str(tmp_path))
+    cur = con.cursor()
+    load_frame(cur, "hist", frame.iloc[:n])
+    load_frame(cur, "future", frame.iloc[n:])
+    common = (
+        "task = 'forecast', time_column = 'month', horizon = 12, estimators = ['arima', 'enet'],"
+        " cv_windows = 2, max_trials = 3, time_budget = 8, n_jobs = 1"
+    )
+    cur.execute(
+        f"TRAIN AUTOML with_law PREDICT y FROM hist OPTIONS ({common}, covariates = ['law'])"
+    )
+    with pytest.warns(UserWarning, match="'law' not used"):
+        cur.execute(f"TRAIN AUTOML without PREDICT y FROM hist OPTIONS ({common})")
+    mae = {}
+    for m in ("with_law", "without"):
+        mae[m] = cur.execute(
+            f"SELECT value FROM ML.EVALUATE(MODEL {m}, TABLE future) WHERE metric = 'mae'"
+        ).fetchone()[0]
+    assert mae["with_law"] < 0.5 * mae["without"], mae
+    out = cur.execute("SELECT * FROM ML.FORECAST(MODEL with_law, TABLE future)").fetchdf()
+    assert len(out) == h
+    with pytest.raises(lakesql.ProgrammingError, match="future values"):
+        cur.execute("SELECT * FROM ML.FORECAST(MODEL with_law)")
+    with pytest.raises(lakesql.DataError, match="no row for month = 2018-06-01"):
+        cur.execute(
+            "SELECT * FROM ML.FORECAST(MODEL with_law, (SELECT * FROM future"
+            " WHERE month <> DATE '2018-06-01'))"
+        )
+    con.close()

@@ -132,8 +132,17 @@ def _calendar(times: Any, parts: list[str]) -> dict[str, Any]:
     return out
 
 
-def _features(windows: Any, scales: Any, times: Any, codes: Any, layout: dict[str, Any]) -> Any:
-    """The feature frame of targets whose previous `lags` values are the rows of `windows`."""
+def _features(
+    windows: Any,
+    scales: Any,
+    times: Any,
+    codes: Any,
+    layout: dict[str, Any],
+    cov: Any = None,
+    cov_prev: Any = None,
+) -> Any:
+    """The feature frame of targets whose previous `lags` values are the rows of `windows`;
+    `cov` and `cov_prev` are (rows, covariates) values at the target's period and the one before."""
     import numpy as np
     import pandas as pd
 
@@ -144,6 +153,9 @@ def _features(windows: Any, scales: Any, times: Any, codes: Any, layout: dict[st
         cols.update(_calendar(times, layout["calendar"]))
     if layout["series_id"]:
         cols["series"] = np.asarray(codes, dtype="float64")
+    for j, c in enumerate(layout.get("covariates") or []):
+        cols[f"cov_{c}"] = np.asarray(cov[:, j], dtype="float64")
+        cols[f"cov_{c}_change"] = np.asarray(cov[:, j] - cov_prev[:, j], dtype="float64")
     return pd.DataFrame({f: cols[f] for f in layout["features"]})
 
 
@@ -162,8 +174,9 @@ class _Problem:
     X_valid: Any = None
     y_valid: Any = None
 
-    def rows(self, s: int, start: int, stop: int) -> tuple[Any, Any, Any]:
-        """Windows, times and scaled targets of series `s` for the targets start..stop-1."""
+    def rows(self, s: int, start: int, stop: int) -> tuple[Any, Any, Any, Any, Any]:
+        """Windows, times, scaled targets and covariates (at the target's period and the one
+        before) of series `s` for the targets start..stop-1."""
         import numpy as np
         from numpy.lib.stride_tricks import sliding_window_view
 
@@ -171,7 +184,10 @@ class _Problem:
         ser = self.data.series[s]
         windows = sliding_window_view(ser.y[start - lags : stop - 1], lags)
         target = (ser.y[start:stop] - ser.y[start - 1 : stop - 1]) / self.scales[s]
-        return windows, ser.times[start:stop], np.asarray(target)
+        cov = prev = None
+        if ser.X is not None:
+            cov, prev = ser.X[start:stop], ser.X[start - 1 : stop - 1]
+        return windows, ser.times[start:stop], np.asarray(target), cov, prev
 
     def design_until(self, offset: int) -> tuple[Any, Any]:
         """Features and targets of every period but the last `offset` of each series."""
@@ -186,7 +202,7 @@ class _Problem:
         for i, ser in enumerate(self.data.series):
             n = len(ser.y)
             start = lags if first_offset is None else n - first_offset
-            windows, times, target = self.rows(i, start, n - offset)
+            windows, times, target, cov, prev = self.rows(i, start, n - offset)
             k = len(target)
             frames.append(
                 _features(
@@ -195,6 +211,8 @@ class _Problem:
                     times,
                     np.full(k, self.codes[i]),
                     self.layout,
+                    cov,
+                    prev,
                 )
             )
             targets.append(target)
@@ -225,12 +243,16 @@ class _Problem:
         import numpy as np
 
         h = self.data.horizon
-        hist, times = [], []
+        hist, times, covs = [], [], []
         for ser in self.data.series:
             origin = len(ser.y) - offset
             hist.append(ser.y[:origin])
             times.append(ser.times[origin : origin + h])
-        out = recursive(predict, self.layout, hist, times, self.scales, self.codes)
+            if ser.X is not None:
+                covs.append(ser.X[origin - 1 : origin + h])
+        out = recursive(
+            predict, self.layout, hist, times, self.scales, self.codes, covs if covs else None
+        )
         return np.asarray(out, dtype="float64").reshape(len(hist), h)
 
     def scores(self, pred: Any, which: str) -> dict[str, float]:
@@ -254,8 +276,10 @@ def recursive(
     times: list[Any],
     scales: Any,
     codes: Any,
+    covs: list[Any] | None = None,
 ) -> Any:
-    """Forecast every series over its future `times`, feeding predictions back as lags.
+    """Forecast every series over its future `times`, feeding predictions back as lags; `covs`
+    per series the covariates' (steps + 1, covariates) values, the last known period first.
 
     Returns an array (series, steps).
     """
@@ -272,7 +296,11 @@ def recursive(
     with threadpool_limits(limits=1):
         for j in range(steps):
             step_times = [t[j] for t in times] if layout["calendar"] else None
-            X = _features(window, scales, step_times, codes, layout)
+            cov = prev = None
+            if covs is not None:
+                cov = np.stack([c[j + 1] for c in covs])
+                prev = np.stack([c[j] for c in covs])
+            X = _features(window, scales, step_times, codes, layout, cov, prev)
             change = np.asarray(predict(X), dtype="float64").reshape(-1)
             out[:, j] = window[:, -1] + change * scales
             window = np.column_stack([window[:, 1:], out[:, j]])
@@ -303,6 +331,8 @@ def _problem(data: SeriesData, opts: dict[str, Any]) -> _Problem:
     candidates = [f"lag{k}" for k in range(2, lags + 1)] + calendar
     if data.series_id and len(data.series) > 1:
         candidates.append("series")
+    for c in data.covariates:
+        candidates += [f"cov_{c}", f"cov_{c}_change"]
     layout = {
         "format": FORMAT,
         "label": data.label,
@@ -317,6 +347,7 @@ def _problem(data: SeriesData, opts: dict[str, Any]) -> _Problem:
         "cv_windows": windows,
         "lags": lags,
         "calendar": calendar,
+        "covariates": list(data.covariates),
         "features": candidates,
     }
     problem = _Problem(data, layout, np.asarray(scales), codes, np.asarray(mase_scales), windows)
@@ -347,6 +378,7 @@ def _finish_layout(problem: _Problem) -> dict[str, Any]:
             "last_time": _time_out(s.times[-1], layout),
             "history": [float(v) for v in s.y[-lags:]],
             "mase_scale": metrics.mase_scale(s.y, layout["season"]),
+            "last_covariates": None if s.X is None else [float(v) for v in s.X[-1]],
         }
         for i, s in enumerate(problem.data.series)
     ]
@@ -425,7 +457,9 @@ def _stat_backtest(problem: _Problem, name: str, deadline: float | None) -> Any:
     for i, ser in enumerate(problem.data.series):
         n = len(ser.y)
         for k in range(problem.windows + 1):
-            out[i, k, :] = statistical.forecast(name, kwargs, ser.y[: n - (k + 1) * h], h)["mean"]
+            origin = n - (k + 1) * h
+            X = None if ser.X is None else (ser.X[:origin], ser.X[origin : origin + h])
+            out[i, k, :] = statistical.forecast(name, kwargs, ser.y[:origin], h, X=X)["mean"]
             if deadline is not None and time.perf_counter() > deadline:
                 return None
     return out
@@ -480,7 +514,7 @@ def _final(
     for lrn, cfg in members:
         if lrn in STATISTICAL:
             layout["statistical"][lrn] = [
-                statistical.fit_state(lrn, cfg, ser.y) for ser in problem.data.series
+                statistical.fit_state(lrn, cfg, ser.y, ser.X) for ser in problem.data.series
             ]
         else:
             X, y = problem.design_until(0)
@@ -512,6 +546,9 @@ def _new_prep(
     for i, c in enumerate(data.series_id):
         outputs = ["series"] if i == 0 and "series" in features else []
         prep.columns.append({"name": c, "kind": "forecast_series", "outputs": outputs})
+    for c in data.covariates:
+        outputs = [f for f in (f"cov_{c}", f"cov_{c}_change") if f in features]
+        prep.columns.append({"name": c, "kind": "forecast_covariate", "outputs": outputs})
     for c in exclude:
         if c not in (data.label, data.time_column, *data.series_id):
             prep.dropped.append({"name": c, "reason": "excluded"})
@@ -519,9 +556,10 @@ def _new_prep(
         prep.dropped.append({"name": c, "reason": "not used by a forecast (no future values)"})
     if data.unused:
         prep.warn(
-            "forecast uses the history of the label, the time and the series only: column(s) "
+            "forecast uses the history of the label, the time, the series and the covariates"
+            " only: column(s) "
             + ", ".join(repr(c) for c in data.unused)
-            + " not used"
+            + " not used (name the ones whose future values are known in covariates)"
         )
     return prep
 
@@ -830,11 +868,69 @@ def _conformal_width(residuals: list[float], level: float) -> float:
     return float(residuals[min(n, max(1, rank)) - 1])
 
 
+def _future_covariates(
+    layout: dict[str, Any], future: Any, times: list[Any], steps: int
+) -> list[Any] | None:
+    """Per series the covariates' (steps + 1, k) values: the last trained period's, then those
+    of `future` (a frame with the series, time and covariate columns) at each future period."""
+    import numpy as np
+    import pandas as pd
+
+    names = layout.get("covariates") or []
+    if not names:
+        return None
+    time_col, ids = layout["time_column"], list(layout["series_id"])
+    if future is None:
+        raise E.ProgrammingError(
+            "this model uses covariates: give their future values",
+            hint=f"ML.FORECAST(MODEL m, TABLE future_rows): rows with {', '.join([*ids, time_col, *names])}",
+        )
+    for c in [*ids, time_col, *names]:
+        if c not in future.columns:
+            raise E.ProgrammingError(
+                f"the future rows need the column {c!r}",
+                hint="columns: " + ", ".join([*ids, time_col, *names]),
+            )
+    frame = future.copy()
+    if layout["time_type"] != "integer":
+        frame[time_col] = pd.to_datetime(frame[time_col])
+        if getattr(frame[time_col].dt, "tz", None) is not None:
+            frame[time_col] = frame[time_col].dt.tz_convert("UTC").dt.tz_localize(None)
+    lookup: dict[Any, Any] = {}
+    for rec in frame[[*ids, time_col, *names]].itertuples(index=False):
+        key = (
+            *tuple(rec[: len(ids)]),
+            pd.Timestamp(rec[len(ids)]) if layout["time_type"] != "integer" else int(rec[len(ids)]),
+        )
+        lookup[key] = [float(v) for v in rec[len(ids) + 1 :]]
+    out = []
+    for s, ts in zip(layout["series"], times, strict=True):
+        rows = [s["last_covariates"]]
+        for t in list(ts)[:steps]:
+            tkey = pd.Timestamp(t) if layout["time_type"] != "integer" else int(t)
+            got = lookup.get((*s["key"], tkey))
+            if got is None:
+                where = ", ".join(f"{c} = {v!r}" for c, v in zip(ids, s["key"], strict=True))
+                raise E.DataError(
+                    f"the future rows have no row for {time_col} = {_time_out(t, layout)}"
+                    + (f" of series {where}" if where else ""),
+                    hint=f"give the covariates of every forecast period ({steps} per series)",
+                )
+            if any(v != v for v in got):
+                raise E.DataError(
+                    f"a covariate is NULL in the future rows at {_time_out(t, layout)}"
+                )
+            rows.append(got)
+        out.append(np.asarray(rows, dtype="float64"))
+    return out
+
+
 def forecast(
     version_folder: Path,
     version_doc: dict[str, Any],
     horizon: int | None = None,
     levels: list[float] | None = None,
+    future: Any = None,
 ) -> Any:
     """Future values of every series of a forecast model version, as a pyarrow Table.
 
@@ -865,11 +961,13 @@ def forecast(
     series = layout["series"]
     times = [future_times(layout, s["last_time"], steps) for s in series]
     members = layout["members"]
+    covs = _future_covariates(layout, future, times, steps)
     means, own = [], None
     for member in members:
         if member in STATISTICAL:
             outs = [
-                statistical.predict(state, steps, levels) for state in layout["statistical"][member]
+                statistical.predict(state, steps, levels, None if covs is None else covs[i][1:])
+                for i, state in enumerate(layout["statistical"][member])
             ]
             means.append(np.stack([o["mean"] for o in outs]))
             own = outs
@@ -883,6 +981,7 @@ def forecast(
                     times,
                     np.asarray([s["scale"] for s in series]),
                     np.asarray([s["code"] for s in series], dtype="float64"),
+                    covs,
                 )
             )
     values = np.mean(means, axis=0)
@@ -953,7 +1052,10 @@ def evaluate(version_folder: Path, version_doc: dict[str, Any], actuals: Any) ->
         steps = int((future[time_col].max() - last) // layout["step"])
     else:
         steps = len(pd.date_range(last, future[time_col].max(), freq=layout["frequency"])) - 1
-    fc = forecast(version_folder, version_doc, max(1, steps)).to_pandas()
+    needs = bool(layout.get("covariates"))
+    fc = forecast(
+        version_folder, version_doc, max(1, steps), future=future if needs else None
+    ).to_pandas()
     if layout["time_type"] != "integer":
         fc[time_col] = pd.to_datetime(fc[time_col])
         if fc[time_col].dt.tz is not None:

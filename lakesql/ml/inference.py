@@ -134,7 +134,7 @@ SIGNATURES: dict[str, tuple[str, dict[str, ArgSpec]]] = {
         },
     ),
     "FORECAST": (
-        "none",
+        "optional",
         {
             "horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast"),
             "level": ArgSpec(0, 100, False, "interval levels in percent, e.g. [80, 95]"),
@@ -578,8 +578,16 @@ def _ml_forecast(session: Session, call: Call) -> pa.Table:
             raise E.OptionError(
                 f"level => takes a percentage or a list of them, e.g. [80, 95]; not {text}"
             ) from e
+    future = None
+    if call.relation is not None:  # the covariates' future values
+        res = session.execute(f"SELECT * FROM {call.relation}", cur=session.engine.cursor())
+        if res.cursor is None:
+            raise E.ProgrammingError("the future rows returned no rows set")
+        future = res.cursor.to_arrow_table().to_pandas()
     folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
-    result: pa.Table = forecast.forecast(folder, doc, int(horizon) if horizon else None, levels)
+    result: pa.Table = forecast.forecast(
+        folder, doc, int(horizon) if horizon else None, levels, future
+    )
     return result
 
 

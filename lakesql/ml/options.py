@@ -37,7 +37,7 @@ ESTIMATORS: dict[str, dict[str, str]] = {
     # the mean of the best candidates' forecasts (lakesql.ml.forecast)
     "combination": {"forecast": "combination"},
 }
-FORECAST_ONLY = ("season", "frequency", "cv_windows")
+FORECAST_ONLY = ("season", "frequency", "cv_windows", "covariates")
 SPLITS = ("random", "time", "column")
 
 
@@ -148,6 +148,14 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("pos_label", _any_scalar, None, "positive class of a binary label", "value"),
         OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer", low=1),
         OptionSpec("series_id", _str_list, [], "forecast: columns identifying each series", "list"),
+        OptionSpec(
+            "covariates",
+            _str_list,
+            [],
+            "forecast: columns whose future values are known (prices, holidays, a law);"
+            " ML.FORECAST(MODEL m, TABLE future_rows) takes those values",
+            "list",
+        ),
         OptionSpec(
             "cv_windows",
             _int,

@@ -26,6 +26,7 @@ class Series:
     rows: Any  # positions in the frame, in time order
     times: Any  # pandas DatetimeIndex (naive; UTC when the column had a time zone) or int64 array
     y: Any  # float64 values
+    X: Any = None  # (periods, covariates) float64 values of the covariates, or None
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SeriesData:
     horizon: int
     series: list[Series]
     unused: list[str] = field(default_factory=list)
+    covariates: list[str] = field(default_factory=list)
 
 
 def _jsonable(v: Any) -> Any:
@@ -246,6 +248,27 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
             f"a forecast label must be numeric; {label!r} is {y.dtype}",
             hint="forecast a number, e.g. a count or an amount",
         )
+    covariates = list(opts.get("covariates") or [])
+    for c in covariates:
+        if c not in df.columns:
+            raise E.ProgrammingError(
+                f"covariate {c!r} is not a column of the training data",
+                hint=E.suggest(c, df.columns) or "columns: " + ", ".join(map(str, df.columns)),
+            )
+        if c in (label, time_column, *series_id):
+            raise E.ProgrammingError(f"covariate {c!r} is the label, the time or a series column")
+        col = df[c]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise E.ProgrammingError(
+                f"covariate {c!r} must be numeric or boolean, not {col.dtype}",
+                hint=f"encode it in the query, e.g. CASE WHEN ... END AS {c}",
+            )
+        if col.isna().any():
+            raise E.DataError(
+                f"covariate {c!r} is NULL in {int(col.isna().sum())} row(s)",
+                hint=f"fill it in the query, e.g. COALESCE({c}, 0)",
+            )
+    cov_values = df[covariates].astype("float64").to_numpy() if covariates else None
     time_type, timezone, times = _time_values(df, time_column)
     values = y.astype("float64").to_numpy()
     frame = pd.DataFrame({"__t": times.to_numpy(), "__pos": np.arange(len(df))})
@@ -290,7 +313,9 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
                 )
             keep = slice(present[0], present[-1] + 1)  # leading and trailing NULLs: not yet
             pos, t, y = pos[keep], t[keep], y[keep]
-        series.append(Series(key_values, pos, t, y))
+        series.append(
+            Series(key_values, pos, t, y, None if cov_values is None else cov_values[pos])
+        )
     if horizon < 1:
         raise E.OptionError(f"option 'horizon' must be at least 1, not {horizon}")
     shortest = min(series, key=lambda s: len(s.y))
@@ -330,7 +355,7 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
             )
         frequency, step = freqs.pop(), None
     exclude = set(opts.get("exclude") or [])
-    used = {label, time_column, *series_id}
+    used = {label, time_column, *series_id, *covariates}
     unused = [c for c in df.columns if c not in used and c not in exclude]
     return SeriesData(
         label,
@@ -343,6 +368,7 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
         horizon,
         series,
         unused,
+        covariates,
     )
 
 

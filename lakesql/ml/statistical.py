@@ -36,6 +36,7 @@ MODELS = {
     "theta": "AutoTheta",
 }
 SEASONAL = ("seasonal_naive", "ets", "arima", "theta")
+EXOGENOUS = ("arima",)  # the models that use covariates (regression with ARIMA errors)
 # cheapest first: when the budget runs out the slow ones are the ones left out
 ORDER = ("naive", "seasonal_naive", "theta", "ets", "arima")
 _RESULTS = "statsforecast.utils.results"  # the one class (a namedtuple) inside a fitted state
@@ -76,9 +77,16 @@ def _levels(levels: list[float] | None) -> list[Any] | None:
 
 
 def forecast(
-    name: str, kwargs: dict[str, Any], y: Any, h: int, levels: list[float] | None = None
+    name: str,
+    kwargs: dict[str, Any],
+    y: Any,
+    h: int,
+    levels: list[float] | None = None,
+    X: tuple[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit on `y` and forecast `h` periods: {'mean': array, 'lo-80': ..., 'hi-80': ...}.
+
+    `X`: the covariates' (training, future) values, used by the models in EXOGENOUS only.
 
     A model that cannot be fitted to this series (too short for its season, constant, ...) falls
     back to the naive forecast; the result then has ``'fallback': True``.
@@ -92,7 +100,12 @@ def forecast(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            out = _model(name, kwargs).forecast(y=y, h=h, level=lv)
+            if X is not None and name in EXOGENOUS:
+                out = _model(name, kwargs).forecast(
+                    y=y, h=h, X=np.asarray(X[0]), X_future=np.asarray(X[1]), level=lv
+                )
+            else:
+                out = _model(name, kwargs).forecast(y=y, h=h, level=lv)
             if not np.all(np.isfinite(out["mean"])):
                 raise ValueError("non-finite forecast")
             return {k: np.asarray(v, dtype="float64") for k, v in out.items()}
@@ -105,8 +118,9 @@ def forecast(
             return res
 
 
-def fit_state(name: str, kwargs: dict[str, Any], y: Any) -> dict[str, Any]:
-    """Fit on all of `y`; the JSON-able state :func:`predict` forecasts from."""
+def fit_state(name: str, kwargs: dict[str, Any], y: Any, X: Any = None) -> dict[str, Any]:
+    """Fit on all of `y` (and covariates `X`); the JSON-able state :func:`predict` forecasts
+    from."""
     import warnings
 
     import numpy as np
@@ -115,19 +129,23 @@ def fit_state(name: str, kwargs: dict[str, Any], y: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model = _model(name, kwargs).fit(y=y)
-            probe = model.predict(h=1)["mean"]
+            exog = X is not None and name in EXOGENOUS
+            model = _model(name, kwargs).fit(y=y, X=np.asarray(X) if exog else None)
+            probe = model.predict(h=1, X=np.asarray(X)[-1:] if exog else None)["mean"]
             if not np.all(np.isfinite(probe)):
                 raise ValueError("non-finite forecast")
         except Exception:
             if name == "naive":
                 raise
             return {"name": "naive", "kwargs": {}, "fallback": True, **fit_state("naive", {}, y)}
-    return {"name": name, "kwargs": kwargs, "state": encode(model.model_)}
+    return {"name": name, "kwargs": kwargs, "state": encode(model.model_), "exogenous": exog}
 
 
-def predict(stored: dict[str, Any], h: int, levels: list[float] | None = None) -> dict[str, Any]:
-    """The forecast of a state written by :func:`fit_state`, `h` periods ahead."""
+def predict(
+    stored: dict[str, Any], h: int, levels: list[float] | None = None, X: Any = None
+) -> dict[str, Any]:
+    """The forecast of a state written by :func:`fit_state`, `h` periods ahead (`X`: the
+    covariates' future values, used when the state was fitted with them)."""
     import warnings
 
     import numpy as np
@@ -136,7 +154,8 @@ def predict(stored: dict[str, Any], h: int, levels: list[float] | None = None) -
     model.model_ = decode(stored["state"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = model.predict(h=h, level=_levels(levels))
+        exog = np.asarray(X) if stored.get("exogenous") and X is not None else None
+        out = model.predict(h=h, X=exog, level=_levels(levels))
     return {k: np.asarray(v, dtype="float64") for k, v in out.items()}
 
 
