@@ -252,3 +252,37 @@ def test_covariates_step_regressor(tmp_path: Path) -> None:
             " WHERE month <> DATE '2018-06-01'))"
         )
     con.close()
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs(tmp_path: Path) -> None:
+    """benchmarks/forecast.py on two series, without the panel: its JSON has every method."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "forecast.json"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "forecast.py"),
+            "--series",
+            "ldeaths,Nile",
+            "--no-panel",
+            "--budget",
+            "4",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(out.read_text())
+    assert len(result["single"]["rows"]) == 2
+    assert set(result["single"]["summary"]) == {
+        "lakesql",
+        "AutoETS",
+        "AutoARIMA",
+        "AutoTheta",
+        "SeasonalNaive",
+    }
