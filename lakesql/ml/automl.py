@@ -415,7 +415,7 @@ def fit(
             hint=E.suggest(label, df.columns) or "columns: " + ", ".join(map(str, df.columns)),
         )
     nulls = int(df[label].isna().sum())
-    if nulls:
+    if nulls and opts["task"] != "forecast":  # a forecast's series keep their periods
         df = df[df[label].notna()].reset_index(drop=True)
         warn.append(f"{nulls} row(s) with a NULL label dropped")
     if len(df) < 10:

@@ -209,7 +209,13 @@ SIGNATURES: dict[str, tuple[str, dict[str, ArgSpec]]] = {
             "threshold": _THRESHOLD,
         },
     ),
-    "FORECAST": ("none", {"horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast")}),
+    "FORECAST": (
+        "optional",
+        {
+            "horizon": ArgSpec(1, 1_000_000, True, "steps ahead to forecast"),
+            "level": ArgSpec(0, 100, False, "interval levels in percent, e.g. [80, 95]"),
+        },
+    ),
 }
 
 
@@ -231,6 +237,8 @@ def _check_call(call: Call) -> None:
             raise E.OptionError(
                 f"ML.{call.name} has no argument {name!r}", hint=f"its arguments: {valid}"
             )
+        if call.name == "FORECAST" and name == "level":
+            continue  # a list: read by _ml_forecast
         value = _float_arg(call, name, None)
         if (
             value is None
@@ -392,6 +400,19 @@ def _ml_evaluate(session: Session, call: Call) -> pa.Table:
 
     from lakesql.ml import metrics
 
+    doc = _version_doc(session, call)
+    if doc["task"] == "forecast":  # forecasts against actuals (lakesql.ml.forecast.evaluate)
+        from lakesql.ml import forecast
+
+        actuals = None
+        if call.relation is not None:
+            res = session.execute(f"SELECT * FROM {call.relation}", cur=session.engine.cursor())
+            if res.cursor is None:
+                raise E.ProgrammingError("the actuals returned no rows set")
+            actuals = res.cursor.to_arrow_table().to_pandas()
+        folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
+        evaluated: pa.Table = forecast.evaluate(folder, doc, actuals)
+        return evaluated
     mv = _model(session, call)
     y, values, source = _labelled(session, mv, call)
     y = np.asarray(y)
@@ -622,8 +643,27 @@ def _ml_forecast(session: Session, call: Call) -> pa.Table:
             f"ML.FORECAST needs a forecast model; {doc['model']!r} is a {doc['task']} model"
         )
     horizon = _float_arg(call, "horizon", None)
+    levels = None
+    if "level" in call.named:
+        import json
+
+        text = call.named["level"].strip()
+        try:
+            levels = json.loads(text)
+        except ValueError as e:
+            raise E.OptionError(
+                f"level => takes a percentage or a list of them, e.g. [80, 95]; not {text}"
+            ) from e
+    future = None
+    if call.relation is not None:  # the covariates' future values
+        res = session.execute(f"SELECT * FROM {call.relation}", cur=session.engine.cursor())
+        if res.cursor is None:
+            raise E.ProgrammingError("the future rows returned no rows set")
+        future = res.cursor.to_arrow_table().to_pandas()
     folder = registry.version_dir(session.warehouse, doc["model"], doc["version"])
-    result: pa.Table = forecast.forecast(folder, doc, int(horizon) if horizon else None)
+    result: pa.Table = forecast.forecast(
+        folder, doc, int(horizon) if horizon else None, levels, future
+    )
     return result
 
 

@@ -16,6 +16,9 @@ HIGHER_IS_BETTER = {
     "mae": False,
     "mse": False,
     "mape": False,
+    "mase": False,
+    "smape": False,
+    "wape": False,
     "precision": True,
     "recall": True,
 }
@@ -72,6 +75,47 @@ def regression_metrics(y: Any, pred: Any) -> dict[str, float]:
         "mape": float(m.mean_absolute_percentage_error(y, pred)),
         "explained_variance": float(m.explained_variance_score(y, pred)),
     }
+
+
+def mase_scale(y: Any, season: int) -> float:
+    """The in-sample MAE of the seasonal-naive forecast (naive when the series is shorter than
+    two seasons): MASE's denominator. Never 0 (a constant series scales by its mean, else 1)."""
+    import numpy as np
+
+    y = np.asarray(y, dtype="float64")
+    m = season if season > 1 and len(y) > season + 1 else 1
+    scale = float(np.mean(np.abs(y[m:] - y[:-m]))) if len(y) > m else 0.0
+    if not scale > 0:
+        scale = float(np.mean(np.abs(y))) or 1.0
+    return scale
+
+
+def forecast_metrics(truth: Any, pred: Any, scales: Any) -> dict[str, float]:
+    """Forecast errors of several series: `truth` and `pred` are (series, periods) arrays,
+    `scales` each series' MASE scale (:func:`mase_scale` of its training values).
+
+    mase and smape are means over series of each series' value (the M4 convention; smape as a
+    fraction, 0 to 2), wape = sum |error| / sum |truth|; mae, rmse, mape and r2 over all values.
+    """
+    import numpy as np
+
+    truth = np.asarray(truth, dtype="float64")
+    pred = np.asarray(pred, dtype="float64")
+    if truth.ndim == 1:
+        truth, pred = truth[None, :], pred[None, :]
+    if not np.all(np.isfinite(pred)):
+        raise ValueError("non-finite forecasts")
+    err = np.abs(truth - pred)
+    denom = np.abs(truth) + np.abs(pred)
+    smape = np.where(denom > 0, 2 * err / np.where(denom > 0, denom, 1), 0.0)
+    total = float(np.sum(np.abs(truth)))
+    out = {
+        "mase": float(np.mean(np.mean(err, axis=1) / np.asarray(scales, dtype="float64"))),
+        "smape": float(np.mean(np.mean(smape, axis=1))),
+        "wape": float(np.sum(err) / total) if total > 0 else float("inf"),
+    }
+    out.update(regression_metrics(truth.reshape(-1), pred.reshape(-1)))
+    return out
 
 
 def loss(metric: str, value: float) -> float:

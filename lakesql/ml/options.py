@@ -12,7 +12,7 @@ TASKS = ("classification", "regression", "forecast")
 METRICS = {
     "classification": ("roc_auc", "log_loss", "f1", "accuracy"),
     "regression": ("r2", "rmse", "mae", "mape"),
-    "forecast": ("mape", "rmse", "mae", "r2"),
+    "forecast": ("mase", "smape", "wape", "rmse", "mae", "mape", "r2"),
 }
 # our estimator names -> FLAML learner names, per task
 ESTIMATORS: dict[str, dict[str, str]] = {
@@ -26,10 +26,18 @@ ESTIMATORS: dict[str, dict[str, str]] = {
     },
     "histgb": {"classification": "histgb", "regression": "histgb", "forecast": "histgb"},
     "lr": {"classification": "lrl1", "regression": "enet", "forecast": "enet"},
-    # forecast baselines, scored on the validation window next to FLAML's trials
+    # the name FLAML (and so the results) give the linear regression
+    "enet": {"regression": "enet", "forecast": "enet"},
+    # statistical forecast models, one per series (lakesql.ml.statistical)
     "naive": {"forecast": "naive"},
     "seasonal_naive": {"forecast": "seasonal_naive"},
+    "ets": {"forecast": "ets"},
+    "arima": {"forecast": "arima"},
+    "theta": {"forecast": "theta"},
+    # the mean of the best candidates' forecasts (lakesql.ml.forecast)
+    "combination": {"forecast": "combination"},
 }
+FORECAST_ONLY = ("season", "frequency", "cv_windows", "covariates")
 SPLITS = ("random", "time", "column")
 
 
@@ -79,7 +87,7 @@ OPTIONS: dict[str, OptionSpec] = {
             choices=TASKS,
         ),
         OptionSpec(
-            "metric", _str, None, "metric to optimise (default roc_auc / r2 / mape)", "text"
+            "metric", _str, None, "metric to optimise (default roc_auc / r2 / mase)", "text"
         ),
         OptionSpec(
             "time_budget",
@@ -141,6 +149,38 @@ OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("horizon", _int, None, "forecast: number of future periods", "integer", low=1),
         OptionSpec("series_id", _str_list, [], "forecast: columns identifying each series", "list"),
         OptionSpec(
+            "covariates",
+            _str_list,
+            [],
+            "forecast: columns whose future values are known (prices, holidays, a law);"
+            " ML.FORECAST(MODEL m, TABLE future_rows) takes those values",
+            "list",
+        ),
+        OptionSpec(
+            "cv_windows",
+            _int,
+            3,
+            "forecast: rolling-origin backtest windows of horizon periods that choose the model",
+            "integer",
+            low=1,
+            high=50,
+        ),
+        OptionSpec(
+            "season",
+            _int,
+            None,
+            "forecast: periods in a season (default: from the frequency, e.g. 12 for monthly)",
+            "integer",
+            low=1,
+        ),
+        OptionSpec(
+            "frequency",
+            _str,
+            None,
+            "forecast: pandas frequency of the periods, e.g. 'MS', 'W-SUN' (default: inferred)",
+            "text",
+        ),
+        OptionSpec(
             "cluster",
             _str,
             None,
@@ -200,7 +240,7 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                     hint="the last horizon periods of each series are the test window, the horizon before them the validation window",
                 )
     else:
-        for name in ("horizon", "series_id"):
+        for name in ("horizon", "series_id", *FORECAST_ONLY):
             if name in given:
                 raise OptionError(
                     f"option {name!r} applies to task = 'forecast' only",
@@ -229,5 +269,6 @@ def learners(task: str, estimators: list[str] | None) -> list[str]:
         learner = ESTIMATORS[e].get(task)
         if learner is None:
             raise OptionError(f"estimator {e!r} does not support {task}")
-        out.append(learner)
+        if learner not in out:  # 'lr' and 'enet' name one learner
+            out.append(learner)
     return out

@@ -26,6 +26,7 @@ class Series:
     rows: Any  # positions in the frame, in time order
     times: Any  # pandas DatetimeIndex (naive; UTC when the column had a time zone) or int64 array
     y: Any  # float64 values
+    X: Any = None  # (periods, covariates) float64 values of the covariates, or None
 
 
 @dataclass
@@ -40,6 +41,7 @@ class SeriesData:
     horizon: int
     series: list[Series]
     unused: list[str] = field(default_factory=list)
+    covariates: list[str] = field(default_factory=list)
 
 
 def _jsonable(v: Any) -> Any:
@@ -78,9 +80,25 @@ def _time_values(df: Any, col: str) -> tuple[str, str | None, Any]:
     if first and all(isinstance(v, dt.date) for v in first):
         kind = "timestamp" if any(isinstance(v, dt.datetime) for v in first) else "date"
         return kind, None, pd.to_datetime(s)
+    hint = f"convert it in the query, e.g. CAST({col} AS DATE)"
+    if first and all(isinstance(v, str) for v in first):
+        import re
+
+        patterns = [
+            (r"\d{4}-\d{2}", "%Y-%m"),
+            (r"\d{4}/\d{2}", "%Y/%m"),
+            (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d"),
+            (r"\d{2}/\d{2}/\d{4}", "%d/%m/%Y"),
+        ]
+        fmt = next((f for p, f in patterns if all(re.fullmatch(p, v) for v in first)), None)
+        hint = (
+            f"convert it in the query: strptime({col}, '{fmt}')::DATE AS {col}"
+            if fmt
+            else f"convert it in the query with strptime({col}, '<format>')::DATE"
+        )
     raise E.ProgrammingError(
         f"time_column {col!r} must be a DATE, TIMESTAMP or integer column, not {s.dtype}",
-        hint=f"convert it in the query, e.g. CAST({col} AS DATE)",
+        hint=hint,
     )
 
 
@@ -160,6 +178,34 @@ def _infer_frequency(times: Any, where: str) -> str:
     )
 
 
+def _check_frequency(times: Any, frequency: str, where: str) -> str:
+    """The frequency option, checked against a series' times."""
+    import pandas as pd
+
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            offset = pd.tseries.frequencies.to_offset(frequency)
+    except ValueError as e:
+        raise E.OptionError(
+            f"frequency {frequency!r} is not a pandas frequency",
+            hint="e.g. 'D', 'W-SUN', 'MS' (month start), 'ME' (month end), 'QS', 'h'",
+        ) from e
+    expected = pd.date_range(times[0], periods=len(times), freq=offset)
+    if len(expected) and expected[0] != times[0]:
+        raise E.DataError(
+            f"{where} starts at {_show_time(times[0])}, which is not on frequency {frequency!r}"
+        )
+    if not expected.equals(pd.DatetimeIndex(times)):
+        odd = int((expected != pd.DatetimeIndex(times)).argmax())
+        raise E.DataError(
+            f"{where} does not follow frequency {frequency!r}: period {odd + 1} is"
+            f" {_show_time(times[odd])}, expected {_show_time(expected[odd])}",
+            hint="forecasting needs one row per period: fill the missing periods",
+        )
+    return str(offset.freqstr)
+
+
 def _integer_step(values: Any, where: str) -> int:
     import numpy as np
 
@@ -202,6 +248,27 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
             f"a forecast label must be numeric; {label!r} is {y.dtype}",
             hint="forecast a number, e.g. a count or an amount",
         )
+    covariates = list(opts.get("covariates") or [])
+    for c in covariates:
+        if c not in df.columns:
+            raise E.ProgrammingError(
+                f"covariate {c!r} is not a column of the training data",
+                hint=E.suggest(c, df.columns) or "columns: " + ", ".join(map(str, df.columns)),
+            )
+        if c in (label, time_column, *series_id):
+            raise E.ProgrammingError(f"covariate {c!r} is the label, the time or a series column")
+        col = df[c]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise E.ProgrammingError(
+                f"covariate {c!r} must be numeric or boolean, not {col.dtype}",
+                hint=f"encode it in the query, e.g. CASE WHEN ... END AS {c}",
+            )
+        if col.isna().any():
+            raise E.DataError(
+                f"covariate {c!r} is NULL in {int(col.isna().sum())} row(s)",
+                hint=f"fill it in the query, e.g. COALESCE({c}, 0)",
+            )
+    cov_values = df[covariates].astype("float64").to_numpy() if covariates else None
     time_type, timezone, times = _time_values(df, time_column)
     values = y.astype("float64").to_numpy()
     frame = pd.DataFrame({"__t": times.to_numpy(), "__pos": np.arange(len(df))})
@@ -228,7 +295,27 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
                 ),
             )
         pos = part["__pos"].to_numpy()
-        series.append(Series(key_values, pos, t, values[pos]))
+        y = values[pos]
+        missing = np.isnan(y)
+        if missing.any():
+            present = np.flatnonzero(~missing)
+            if len(present) == 0:
+                raise E.DataError(f"{label!r} is NULL in every row of {where}")
+            inner = np.flatnonzero(missing[present[0] : present[-1] + 1]) + present[0]
+            if len(inner):
+                more = f" and {len(inner) - 1} other period(s)" if len(inner) > 1 else ""
+                shown = str(t[inner[0]]) if time_type == "integer" else _show_time(t[inner[0]])
+                raise E.DataError(
+                    f"{label!r} is NULL for {time_column} = {shown}{more} in {where}: a"
+                    " forecast needs a value for every period",
+                    hint=f"fill it in the query, e.g. COALESCE({label}, <value>), or"
+                    " interpolate it",
+                )
+            keep = slice(present[0], present[-1] + 1)  # leading and trailing NULLs: not yet
+            pos, t, y = pos[keep], t[keep], y[keep]
+        series.append(
+            Series(key_values, pos, t, y, None if cov_values is None else cov_values[pos])
+        )
     if horizon < 1:
         raise E.OptionError(f"option 'horizon' must be at least 1, not {horizon}")
     shortest = min(series, key=lambda s: len(s.y))
@@ -254,7 +341,13 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
     else:
         for s in series:
             s.times = pd.DatetimeIndex(s.times)
-        freqs = {_infer_frequency(s.times, _describe_key(series_id, s.key)) for s in series}
+        given = opts.get("frequency")
+        if given:
+            freqs = {
+                _check_frequency(s.times, given, _describe_key(series_id, s.key)) for s in series
+            }
+        else:
+            freqs = {_infer_frequency(s.times, _describe_key(series_id, s.key)) for s in series}
         if len(freqs) > 1:
             raise E.DataError(
                 f"the series have different frequencies: {', '.join(sorted(freqs))}",
@@ -262,7 +355,7 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
             )
         frequency, step = freqs.pop(), None
     exclude = set(opts.get("exclude") or [])
-    used = {label, time_column, *series_id}
+    used = {label, time_column, *series_id, *covariates}
     unused = [c for c in df.columns if c not in used and c not in exclude]
     return SeriesData(
         label,
@@ -275,6 +368,7 @@ def prepare(df: Any, label: str, opts: dict[str, Any]) -> SeriesData:
         horizon,
         series,
         unused,
+        covariates,
     )
 
 
