@@ -605,7 +605,21 @@ def fit(
     seed = opts["seed"]
     chosen = learners("forecast", opts["estimators"])
     if any(c in STATISTICAL for c in chosen):
-        statistical.load()  # its first import is not the candidates' time
+        try:
+            statistical.load()  # its first import is not the candidates' time
+        except ImportError as e:
+            if opts["estimators"]:  # asked for by name: say what is missing
+                raise E.NotSupportedError(
+                    f"statistical forecast models need statsforecast: {e}",
+                    hint="pip install --no-deps 'statsforecast>=2.0.3,<2.1' (see pyproject's "
+                    "forecast extra)",
+                ) from e
+            notes.append("statsforecast is not installed: statistical candidates left out")
+            _warnings.warn(
+                "lakesql: statsforecast is not installed; forecasting with the ML candidates only",
+                stacklevel=2,
+            )
+            chosen = [c for c in chosen if c not in STATISTICAL]
     started_all = time.perf_counter()
     combine = COMBINATION in chosen
     stat_names = [n for n in statistical.ORDER if n in chosen]
