@@ -191,7 +191,10 @@ class Engine:
     """One in-memory DuckDB database per lakesql connection; tables appear as views."""
 
     def __init__(self, *, threads: int = 0, memory_limit: str | None = None, reader: str = "auto"):
+        # DuckDB's progress bar writes to stdout once a query passes 2 s: it would corrupt the
+        # data a script or a pipe reads there (lakesql's own progress goes to stderr)
         self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")
         self._lock = threading.RLock()
         try:
             self.configure("threads", threads)
