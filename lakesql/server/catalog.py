@@ -7,6 +7,8 @@ describe the warehouse as Postgres would: Delta tables are relations of kind ``r
 of kind ``v``, columns carry Postgres type OIDs, feature tables have primary keys, and table
 comments are descriptions. They are rebuilt when the warehouse or the session's objects change.
 Every other statement reaches lakesql exactly as the client wrote it.
+
+Size: about 930 lines, over the house's 800: the catalog tables' declarations (data) take a third.
 """
 
 from __future__ import annotations
