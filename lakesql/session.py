@@ -151,6 +151,11 @@ class Session:
                 f"table '{key[0]}.{key[1]}' cannot be read: {error}"
             )
 
+    def table_stamps(self) -> dict[tuple[str, str], int]:
+        """Each table's commit-log stamp as the last sync() saw it (it changes with every commit)."""
+        with self._lock:
+            return dict(self._stamps)
+
     def rowid_view(self, schema: str, name: str) -> tuple[str, str]:
         """(schema, name) of a view of table schema.name (as synced) plus its rows' positions
         in column ROWID_COLUMN, defined on first use and kept in step with the table by sync().

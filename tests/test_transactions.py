@@ -7,6 +7,8 @@ the copy. Other cursors and sessions see nothing before COMMIT.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import Wh
 
@@ -113,3 +115,21 @@ def test_connection_commit_and_rollback_end_transactions(wh: Wh) -> None:
     cur.close()  # an open transaction ends uncommitted with its cursor
     assert wh.rows("SELECT * FROM t") == [(2,)]
     assert wh.version("t") == 1
+
+
+def test_read_modify_write_loses_no_update(tmp_path: Path) -> None:
+    """A commits nothing it computed from a version another writer replaced since A's BEGIN."""
+    root = str(tmp_path / "wh")
+    with lakesql.connect(root) as a, lakesql.connect(root) as b:
+        ca, cb = a.cursor(), b.cursor()
+        ca.execute("CREATE TABLE acc AS SELECT 100 AS balance")
+        ca.execute("BEGIN")
+        read = ca.execute("SELECT balance FROM acc").fetchone()[0]
+        cb.execute("UPDATE acc SET balance = balance - 30")
+        with pytest.raises(lakesql.ConflictError, match="since this transaction began"):
+            ca.execute(f"UPDATE acc SET balance = {read - 30}")
+        ca.execute("ROLLBACK")
+        ca.execute("BEGIN")
+        ca.execute("UPDATE acc SET balance = balance - 30")
+        ca.execute("COMMIT")
+        assert cb.execute("SELECT balance FROM acc").fetchall() == [(40,)]

@@ -38,6 +38,9 @@ class Transaction:
     cur: Any
     tables: dict[TableRef, Pending] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
+    # each table's commit-log stamp at BEGIN: a table another writer committed to since then
+    # cannot be written by this transaction (what it read of it is no longer the table)
+    begun: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,7 +60,7 @@ def begin(ctx: Context) -> Result:
         raise E.ProgrammingError(
             "TransactionContext Error: cannot start a transaction within a transaction"
         )
-    ctx.session.set_transaction(ctx.cur, Transaction(ctx.cur))
+    ctx.session.set_transaction(ctx.cur, Transaction(ctx.cur, begun=ctx.session.table_stamps()))
     return Result(message="BEGIN")
 
 
@@ -86,6 +89,14 @@ def in_transaction(ctx: Context, tx: Transaction, node: exp.Expr) -> Result | No
     if not wh.exists(ref):
         return None  # DuckDB's error for a missing table
     _main_schema_only(ref)
+    key = (ref.schema, ref.name)
+    if key in tx.begun and ctx.session.table_stamps().get(key) != tx.begun[key]:
+        raise E.ConflictError(
+            f"could not serialize access due to concurrent update: {ref.qualified} was changed "
+            "by another writer since "
+            "this transaction began",
+            hint="ROLLBACK and run the transaction again",
+        )
     snap = delta.snapshot(ref.path)
     create_stage(ctx, snap.schema, quote(ref.name))
     try:
