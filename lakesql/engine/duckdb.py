@@ -194,7 +194,10 @@ class Engine:
         # DuckDB's progress bar writes to stdout once a query passes 2 s: it would corrupt the
         # data a script or a pipe reads there (lakesql's own progress goes to stderr)
         self.con = duckdb.connect(":memory:")
-        self.con.execute("SET enable_progress_bar = false")
+        try:
+            self.con.execute("SET enable_progress_bar = false")
+        except duckdb.InvalidInputException:  # in Jupyter without ipywidgets DuckDB refuses any
+            pass  # change of the setting; there the bar is drawn in the notebook, not on stdout
         self._lock = threading.RLock()
         try:
             self.configure("threads", threads)
