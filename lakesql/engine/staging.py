@@ -122,7 +122,14 @@ def stream(ctx: Context, sql: str, params: Any = None) -> pa.RecordBatchReader:
 
 def _count(result: Any) -> int:
     row = result.fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    if row is None or row[0] is None:
+        return 0
+    if not isinstance(row[0], int) or (result.description or [("",)])[0][0] != "Count":
+        raise E.NotSupportedError(
+            "RETURNING on a Delta table is not supported yet",
+            hint="run the statement, then SELECT the rows it changed",
+        )
+    return int(row[0])
 
 
 def run_on_stage(ctx: Context, sql: str, stage: str, ref: TableRef) -> int:

@@ -26,6 +26,12 @@ import lakesql
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = (REPO / ".." / "shared" / "sqllogictest" / "duckdb-v1.5.5").resolve()
+# the nine directories of the fidelity yardstick (docs/reliability.md); the write-path ones added
+# beside them (insert, update, delete, upsert, merge, alter, returning, transactions, create)
+# are issue 17's, counted there
+ORIGINAL_DIRECTORIES = [
+    *("aggregate", "cte", "filter", "join", "order", "select", "setops", "subquery", "window"),
+]
 
 pytestmark = pytest.mark.skipif(
     not (CORPUS / "test" / "sql").is_dir(), reason=f"sqllogictest corpus not found at {CORPUS}"
@@ -288,7 +294,7 @@ def test_fast_subset_passes_through_lakesql() -> None:
 
 @pytest.mark.slow
 def test_full_corpus_passes_through_lakesql() -> None:
-    files = list(R.corpus_files(CORPUS))
+    files = list(R.corpus_files(CORPUS, ORIGINAL_DIRECTORIES))
     s = compare(files)
     R.SUMMARIES.append(report("sqllogictest (full corpus)", s))
     if SUMMARY_FILE:
