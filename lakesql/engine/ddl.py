@@ -252,8 +252,8 @@ def _column_list_items(sql: str, after: int) -> list[str]:
         elif tok.token_type == TokenType.R_PAREN:
             depth -= 1
             if depth == 0:
-                items.append(sql[start : tok.start].strip())
-                return items
+                last = sql[start : tok.start].strip()
+                return [*items, last] if last else items  # DuckDB allows a trailing comma
         elif tok.token_type == TokenType.COMMA and depth == 1:
             items.append(sql[start : tok.start].strip())
             start = tok.end + 1
