@@ -33,18 +33,27 @@ if TYPE_CHECKING:
     from lakesql.context import Context
 
 
+def _written(ctx: Context, table: object) -> tuple[TableRef, delta.Snapshot] | None:
+    """The warehouse table a DML statement writes and the version it reads; None when `table`
+    is not a table of the warehouse (DuckDB then runs the statement as written)."""
+    if not isinstance(table, exp.Table):
+        return None
+    ref = target_ref(ctx, table)
+    if ref is None:
+        return None
+    ctx.session.warehouse.require(ref)
+    return ref, delta.snapshot(ref.path)
+
+
 def insert(ctx: Context, node: exp.Insert) -> Result | None:
     table = node.this
     if isinstance(table, exp.Schema):
         table = table.this
-    if not isinstance(table, exp.Table):
+    written = _written(ctx, table)
+    if written is None:
         return NOT_MINE
-    ref = target_ref(ctx, table)
-    if ref is None:
-        return NOT_MINE
-    ctx.session.warehouse.require(ref)
+    ref, snap = written
     overwrite = bool(node.args.get("overwrite"))
-    snap = delta.snapshot(ref.path)
     stage = new_stage(ctx, snap, copy_rows=False)
     try:
         # With a PRIMARY KEY / UNIQUE, the new rows are checked against the existing ones (and
@@ -147,13 +156,10 @@ def _reads_table(node: exp.Insert, ref: TableRef) -> bool:
 
 def copy_from(ctx: Context, node: exp.Copy) -> Result | None:
     table = node.this
-    if not node.args.get("kind") or not isinstance(table, exp.Table):  # COPY ... TO: a read
+    written = _written(ctx, table) if node.args.get("kind") else None  # COPY ... TO: a read
+    if written is None:
         return NOT_MINE
-    ref = target_ref(ctx, table)
-    if ref is None:
-        return NOT_MINE
-    ctx.session.warehouse.require(ref)
-    snap = delta.snapshot(ref.path)
+    ref, snap = written
     stage = new_stage(ctx, snap, copy_rows=False)
     try:
         whole = has_unique(ctx, stage, snap.schema)  # checked against the existing rows: see insert
@@ -187,13 +193,10 @@ def _rewrite(
     ctx: Context, node: exp.Update | exp.Delete | exp.Merge, operation: str
 ) -> Result | None:
     table = node.this
-    if not isinstance(table, exp.Table):
+    written = _written(ctx, table)
+    if written is None:
         return NOT_MINE
-    ref = target_ref(ctx, table)
-    if ref is None:
-        return NOT_MINE
-    ctx.session.warehouse.require(ref)
-    snap = delta.snapshot(ref.path)
+    ref, snap = written
     stage = new_stage(ctx, snap, copy_rows=True)
     try:
         start, end = table_span(table)
