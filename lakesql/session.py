@@ -421,12 +421,18 @@ class Session:
             what = kind.name
         if isinstance(node, exp.Copy) and not node.args.get("kind"):
             what, needed = "COPY ... TO a server file", Privilege.ADMIN
+            # the warehouse is written by lakesql's commits only; a module in the UDF folder
+            # would run in the server at the next CREATE FUNCTION
+            closed = [
+                os.path.join(os.path.realpath(d), "")
+                for d in (self.warehouse.root, self.udf_folder)
+            ]
             for f in node.args.get("files") or []:
-                path = os.path.realpath(f.name) if isinstance(f, exp.Literal) else ""
-                if path.startswith(os.path.join(os.path.realpath(self.warehouse.root), "")):
+                path = os.path.realpath(f.name) if isinstance(f, exp.Literal) else None
+                if path is None or any(path.startswith(d) for d in closed):
                     raise E.InsufficientPrivilegeError(
-                        "permission denied: COPY ... TO a file inside the warehouse: its "
-                        "folder is written by lakesql's commits only",
+                        "permission denied: COPY ... TO a file inside the warehouse or the UDF "
+                        "folder, or to a path not written as a literal",
                         hint="COPY ... TO STDOUT sends the rows to the client",
                     )
         if needed > self.role:

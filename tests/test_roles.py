@@ -171,6 +171,17 @@ def test_admin_reads_and_writes_only_under_the_allowed_directories(
     with pytest.raises(lakesql.Error):
         _run("admin", wh, f"COPY t TO '{tmp_path}/elsewhere.csv'", **kw)
     assert not (tmp_path / "elsewhere.csv").exists()
+    # not into the UDF folder, even inside an allowed directory: the module would run in the server
+    (allowed / "udfs").mkdir()
+    with pytest.raises(DENIED, match="UDF folder"):
+        _run(
+            "admin",
+            wh,
+            f"COPY (SELECT 'import os' AS c) TO '{allowed}/udfs/evil.py' (HEADER false)",
+            udfs=str(allowed / "udfs"),
+            **kw,
+        )
+    assert not (allowed / "udfs" / "evil.py").exists()
     # a writer gets no allowed directories, even when asked for
     with pytest.raises(lakesql.Error):
         _run("writer", wh, f"SELECT * FROM read_csv('{allowed}/in.csv')", **kw)
